@@ -1,0 +1,77 @@
+"""Ocean env libraries: discovery and pufferlib.make."""
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import config as cfg
+
+OCEAN_DIR = Path(__file__).parent / "ocean"
+
+
+def available_envs():
+    """Names of the env libraries installed with the package."""
+    names = []
+    for p in OCEAN_DIR.glob("libocean_*.so"):
+        name = p.name[len("libocean_"):-len(".so")]
+        if not name.endswith(("_headless", "_desktop")):
+            names.append(name)
+    return sorted(names)
+
+
+class UnknownEnvError(ValueError):
+    pass
+
+
+def library_path(name, render=None):
+    """Path of an env library. render: None (no raylib), 'headless' or 'desktop'."""
+    envs = available_envs()
+    if name not in envs:
+        hint = cfg.closest(name, envs)
+        hint = f" Did you mean '{hint}'?" if hint else ""
+        raise UnknownEnvError(f"unknown env '{name}'.{hint} Available envs: {', '.join(envs) or '(none built)'}")
+    suffix = f"_{render}" if render else ""
+    path = OCEAN_DIR / f"libocean_{name}{suffix}.so"
+    if not path.exists():
+        raise RuntimeError(f"env '{name}' was built without {render} rendering (raylib was not found at build time)")
+    return str(path)
+
+
+def render_variant(mode="auto"):
+    """'desktop' when a display exists, else 'headless'; mode forces one."""
+    if mode in ("desktop", "headless"):
+        return mode
+    return "desktop" if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") else "headless"
+
+
+def env_kwargs(name, overrides=None):
+    """The env's [env] section merged with overrides, as (keys, float values)."""
+    config = cfg.load_config(name)
+    kwargs = dict(config.get("env", {}))
+    kwargs.update(overrides or {})
+    keys, values = [], []
+    for key, value in kwargs.items():
+        if isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, (int, float)):
+            raise cfg.ConfigError(f"[env] key '{key}' of env {name} must be a number, got {value!r}")
+        keys.append(str(key))
+        values.append(float(value))
+    return keys, values
+
+
+def make(name, total_agents=None, num_buffers=1, num_threads=1, seed=0, render=None, **env_overrides):
+    """A vector env of `name` whose buffers are numpy views of native memory.
+
+    total_agents defaults to one env's agents. Keyword arguments other than the vec ones
+    override the env's [env] ini section. render: None (training library), 'auto',
+    'desktop' or 'headless' (loads a raylib variant so render()/save_frame() work).
+    """
+    from .vector import VecEnv
+    variant = render_variant(render) if render else None
+    path = library_path(name, variant)
+    keys, values = env_kwargs(name, env_overrides)
+    if total_agents is None:
+        from . import _C
+        total_agents = _C.agents_per_env(path, keys, values)
+    return VecEnv(name, path, int(total_agents), int(num_buffers), int(num_threads), int(seed), keys, values)
