@@ -5,44 +5,29 @@
 #define Env Cartpole
 #define ENV_NAME "cartpole"
 #define OBS_SIZE 4                 // x, x_dot, theta, theta_dot
-#define OBS_DTYPE PUFFER_OBS_F32
-#define NUM_ATNS 1
-#define ACT_SIZES {2}
+#define OBS_DTYPE PUFFER_OBS_F32   // must match the type of Cartpole.observations
+#define NUM_ATNS 1                 // one action head...
+#define ACT_SIZES {2}              // ...with 2 discrete options
 
 #include "vecenv.h"
 
-// Reads the physics keys shared by both bindings; returns 0 on a bad value.
-static int cartpole_read_physics(Cartpole* env, Kwargs* kw, int continuous) {
-    float cart_mass = (float)kw_get(kw, "cart_mass", 1.0);
-    float pole_mass = (float)kw_get(kw, "pole_mass", 0.1);
-    float pole_length = (float)kw_get(kw, "pole_length", 0.5);
-    float gravity = (float)kw_get(kw, "gravity", 9.8);
-    float force_mag = (float)kw_get(kw, "force_mag", 10.0);
-    float dt = (float)kw_get(kw, "dt", 0.02);
-    if (!(cart_mass > 0) || !(pole_mass > 0) || !(pole_length > 0)) {
-        kw_fail(kw, "cart_mass, pole_mass and pole_length must be > 0 (got %g, %g, %g)",
-                cart_mass, pole_mass, pole_length);
-        return 0;
-    }
-    if (!(force_mag > 0) || !(dt > 0) || !(gravity >= 0)) {
-        kw_fail(kw, "force_mag and dt must be > 0 and gravity >= 0 (got %g, %g, %g)",
-                force_mag, dt, gravity);
-        return 0;
-    }
-    cartpole_init(env, cart_mass, pole_mass, pole_length, gravity, force_mag, dt, continuous);
-    return 1;
-}
-
+// my_init reads every key of cartpole.ini's [env] section and sets num_agents (1).
 static void my_init(Cartpole* env, Kwargs* kw) {
     int continuous = (int)kw_get(kw, "continuous", 0);
     if (continuous != 0) {
-        kw_fail(kw, "continuous = %d: the cartpole env has a Discrete(2) action; "
-                "use the env cartpole_continuous for a continuous one", continuous);
+        kw_fail(kw, "continuous = %d: env cartpole has a Discrete(2) action; "
+                "use env cartpole_continuous for a continuous one", continuous);
         return;
     }
-    cartpole_read_physics(env, kw, 0);
+    cartpole_init(env, (float)kw_get(kw, "cart_mass", 1.0), (float)kw_get(kw, "pole_mass", 0.1),
+                  (float)kw_get(kw, "pole_length", 0.5), (float)kw_get(kw, "gravity", 9.8),
+                  (float)kw_get(kw, "force_mag", 10.0), (float)kw_get(kw, "dt", 0.02), 0);
+    const char* error = cartpole_config_error(env);
+    if (error) kw_fail(kw, "%s", error);
 }
 
+// my_log picks the Log fields shown as env/<key>; each is a mean over finished episodes
+// (cart_out, pole_fell and time_limit read as the fraction of episodes that ended that way).
 static void my_log(Log* log, PufferLogOut* out) {
     log_put(out, "perf", log->perf);
     log_put(out, "score", log->score);

@@ -1,7 +1,7 @@
-// binding_continuous.c: cartpole with one continuous action dim in [-1, 1] (force =
-// action * force_mag; values outside are clipped). It shares cartpole.ini with the discrete
-// env, whose `continuous = 0` is read here (so the key is not reported unknown) and ignored:
-// this library is always continuous.
+// binding_continuous.c: cartpole with one continuous action dim: force = action * force_mag,
+// the action clipped to [-1, 1]. It shares cartpole.ini with the discrete env; the key
+// `continuous` is read here (so it is not reported unknown) and ignored: this library is
+// always continuous.
 #include "cartpole.h"
 
 #define Env Cartpole
@@ -13,30 +13,13 @@
 
 #include "vecenv.h"
 
-static int cartpole_read_physics(Cartpole* env, Kwargs* kw, int continuous) {
-    float cart_mass = (float)kw_get(kw, "cart_mass", 1.0);
-    float pole_mass = (float)kw_get(kw, "pole_mass", 0.1);
-    float pole_length = (float)kw_get(kw, "pole_length", 0.5);
-    float gravity = (float)kw_get(kw, "gravity", 9.8);
-    float force_mag = (float)kw_get(kw, "force_mag", 10.0);
-    float dt = (float)kw_get(kw, "dt", 0.02);
-    if (!(cart_mass > 0) || !(pole_mass > 0) || !(pole_length > 0)) {
-        kw_fail(kw, "cart_mass, pole_mass and pole_length must be > 0 (got %g, %g, %g)",
-                cart_mass, pole_mass, pole_length);
-        return 0;
-    }
-    if (!(force_mag > 0) || !(dt > 0) || !(gravity >= 0)) {
-        kw_fail(kw, "force_mag and dt must be > 0 and gravity >= 0 (got %g, %g, %g)",
-                force_mag, dt, gravity);
-        return 0;
-    }
-    cartpole_init(env, cart_mass, pole_mass, pole_length, gravity, force_mag, dt, continuous);
-    return 1;
-}
-
 static void my_init(Cartpole* env, Kwargs* kw) {
-    (void)kw_get(kw, "continuous", 1);  // shared ini key; this library is continuous anyway
-    cartpole_read_physics(env, kw, 1);
+    (void)kw_get(kw, "continuous", 1);
+    cartpole_init(env, (float)kw_get(kw, "cart_mass", 1.0), (float)kw_get(kw, "pole_mass", 0.1),
+                  (float)kw_get(kw, "pole_length", 0.5), (float)kw_get(kw, "gravity", 9.8),
+                  (float)kw_get(kw, "force_mag", 10.0), (float)kw_get(kw, "dt", 0.02), 1);
+    const char* error = cartpole_config_error(env);
+    if (error) kw_fail(kw, "%s", error);
 }
 
 static void my_log(Log* log, PufferLogOut* out) {

@@ -67,6 +67,16 @@ static void cartpole_init(Cartpole* env, float cart_mass, float pole_mass, float
     env->continuous = continuous;
 }
 
+// Returns NULL when the physics in env make sense, else what is wrong (for kw_fail).
+static const char* cartpole_config_error(const Cartpole* env) {
+    if (!(env->cart_mass > 0) || !(env->pole_mass > 0) || !(env->pole_length > 0)) {
+        return "cart_mass, pole_mass and pole_length must be > 0";
+    }
+    if (!(env->force_mag > 0) || !(env->dt > 0)) return "force_mag and dt must be > 0";
+    if (!(env->gravity >= 0)) return "gravity must be >= 0";
+    return NULL;
+}
+
 static void cartpole_observe(Cartpole* env) {
     env->observations[0] = env->x;
     env->observations[1] = env->x_dot;

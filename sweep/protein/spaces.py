@@ -1,0 +1,283 @@
+"""Search spaces: the [sweep] spec, parsed, with every parameter mapped to [-1, 1] and back.
+
+A spec is the nested dict the ini gives for the [sweep] section:
+
+    {'method': 'Protein', 'goal': 'maximize', ...,                       # settings, not parameters
+     'train': {'learning_rate': {'distribution': 'log_normal', 'min': 1e-5, 'max': 0.1, 'scale': 0.5},
+               'total_timesteps': {'distribution': 'log_normal', 'min': 3e7, 'max': 1e11, 'scale': 'time'}}}
+
+A dict holding 'distribution' is a parameter; any other dict is a section. Parameter names join
+the path with '/': 'train/learning_rate'.
+
+How each distribution maps a value v in [min, max] onto [-1, 1] (linear in a transform T):
+
+    distribution   T(v)            back to a value
+    uniform        v               float
+    int_uniform    v               rounded to an int
+    uniform_pow2   log2 v          the exponent rounded: a power of two
+    log_normal     log10 v         float
+    logit_normal   log10 (1 - v)   float in (0, 1)
+
+scale is the half-width of the search box drawn around a center, in normalised units: a number,
+'auto' (0.5), or 'time' (1 / (log2 max - log2 min), for the parameter that sets a run's cost).
+"""
+import math
+
+import numpy as np
+
+DISTRIBUTIONS = ("uniform", "int_uniform", "uniform_pow2", "log_normal", "logit_normal")
+PARAM_KEYS = ("distribution", "min", "max", "scale", "mean")  # 'mean' is accepted and ignored
+
+# Keys of the [sweep] section that configure the sweep rather than name a parameter.
+RESERVED = frozenset({
+    "method", "metric", "metric_distribution", "goal", "downsample", "use_gpu", "prune_pareto",
+    "sweep_only", "max_suggestion_cost", "early_stop_quantile", "gpus", "max_runs", "storage",
+    "match_enemy_model_path", "match_num_games", "match_enemy_hidden_size", "match_enemy_num_layers",
+})
+AUTO_SCALE = 0.5
+
+
+def _transform(distribution, v):
+    v = np.asarray(v, dtype=np.float64)
+    if distribution in ("uniform", "int_uniform"):
+        return v
+    if distribution == "uniform_pow2":
+        return np.log2(v)
+    if distribution == "log_normal":
+        return np.log10(v)
+    return np.log10(1.0 - v)  # logit_normal
+
+
+def _inverse(distribution, t):
+    if distribution in ("uniform", "int_uniform"):
+        return t
+    if distribution == "uniform_pow2":
+        return np.exp2(t)
+    if distribution == "log_normal":
+        return np.power(10.0, t)
+    return 1.0 - np.power(10.0, t)  # logit_normal
+
+
+class Param:
+    """One parameter: its distribution, bounds and search scale."""
+
+    def __init__(self, name, distribution, min, max, scale="auto"):
+        self.name = name
+        self.distribution = distribution
+        self.min = min
+        self.max = max
+        self.scale = scale
+        self._validate()
+        self._t_min = float(_transform(distribution, self.min))
+        self._t_max = float(_transform(distribution, self.max))
+        if distribution == "uniform_pow2":
+            self._exponents = (math.ceil(math.log2(self.min) - 1e-9), math.floor(math.log2(self.max) + 1e-9))
+
+    def _fail(self, what):
+        raise ValueError(f"sweep parameter '{self.name}': {what}")
+
+    def _validate(self):
+        if self.distribution not in DISTRIBUTIONS:
+            self._fail(f"unknown distribution {self.distribution!r}; allowed: {', '.join(DISTRIBUTIONS)}")
+        for key in ("min", "max"):
+            value = getattr(self, key)
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                self._fail(f"{key} = {value!r} is not a number")
+            if not math.isfinite(value):
+                self._fail(f"{key} = {value!r} must be finite")
+            setattr(self, key, value)
+        lo, hi = self.min, self.max
+        if lo >= hi:
+            self._fail(f"min ({lo:g}) must be smaller than max ({hi:g})")
+        if self.distribution == "int_uniform" and (lo != round(lo) or hi != round(hi)):
+            self._fail(f"int_uniform needs integer min and max, got {lo:g} and {hi:g}")
+        if self.distribution in ("log_normal", "uniform_pow2") and lo <= 0:
+            self._fail(f"{self.distribution} takes a logarithm, so min must be > 0 (got {lo:g})")
+        if self.distribution == "uniform_pow2" and math.ceil(math.log2(lo) - 1e-9) > math.floor(math.log2(hi) + 1e-9):
+            self._fail(f"no power of two lies in [{lo:g}, {hi:g}]")
+        if self.distribution == "logit_normal" and not (0 < lo and hi < 1):
+            self._fail(f"logit_normal needs 0 < min < max < 1 (got min {lo:g}, max {hi:g})")
+        scale = self.scale
+        if scale is None or scale == "auto":
+            self.scale = AUTO_SCALE
+        elif scale == "time":
+            if lo <= 0:
+                self._fail("scale = time takes log2 of the bounds, so min must be > 0")
+            self.scale = 1.0 / (math.log2(hi) - math.log2(lo))
+        else:
+            try:
+                self.scale = float(scale)
+            except (TypeError, ValueError):
+                self._fail(f"scale = {scale!r}; allowed: a positive number, 'auto' or 'time'")
+            if not (self.scale > 0 and math.isfinite(self.scale)):
+                self._fail(f"scale = {scale!r} must be a positive number")
+        self.is_time = scale == "time"
+
+    def normalize(self, value):
+        """Value (or array of values) -> [-1, 1]. Values outside [min, max] are clamped first."""
+        v = np.clip(np.asarray(value, dtype=np.float64), self.min, self.max)
+        n = 2.0 * (_transform(self.distribution, v) - self._t_min) / (self._t_max - self._t_min) - 1.0
+        return float(n) if n.ndim == 0 else n
+
+    def unnormalize(self, n):
+        """A number in [-1, 1] (clipped) -> a value of this parameter's type, inside [min, max]."""
+        n = min(max(float(n), -1.0), 1.0)
+        t = self._t_min + (n + 1.0) * 0.5 * (self._t_max - self._t_min)
+        if self.distribution == "uniform_pow2":
+            e = min(max(round(t), self._exponents[0]), self._exponents[1])
+            return 2 ** e if e >= 0 else 2.0 ** e
+        v = min(max(float(_inverse(self.distribution, t)), self.min), self.max)
+        if self.distribution == "int_uniform":
+            return int(round(v))
+        return v
+
+    def optuna_distribution(self):
+        """The optuna distribution whose values are exactly this parameter's values."""
+        import optuna.distributions as od
+        if self.distribution == "int_uniform":
+            return od.IntDistribution(int(self.min), int(self.max))
+        if self.distribution == "uniform_pow2":
+            lo, hi = self._exponents
+            return od.CategoricalDistribution([2 ** e if e >= 0 else 2.0 ** e for e in range(lo, hi + 1)])
+        return od.FloatDistribution(self.min, self.max, log=self.distribution == "log_normal")
+
+    def __repr__(self):
+        return (f"Param({self.name!r}, {self.distribution!r}, min={self.min:g}, max={self.max:g}, "
+                f"scale={self.scale:g})")
+
+
+class SearchSpace:
+    """The parameters of a sweep, in a fixed order, with maps to and from [-1, 1]^dim.
+
+    spec: the [sweep] dict (settings in RESERVED are skipped), or a flat {name: param spec} dict.
+    cost_param: the parameter that sets a run's cost (e.g. 'train/total_timesteps'); by default the
+        one with scale = time, if there is exactly one; None when there is none.
+    only: keep only parameters whose names contain one of these substrings ('sweep_only'); the
+        cost parameter is always kept.
+    """
+
+    def __init__(self, spec, cost_param=None, only=None, reserved=RESERVED):
+        if isinstance(spec, SearchSpace):
+            spec = spec.spec
+        if not isinstance(spec, dict):
+            raise ValueError(f"a sweep spec is a dict of parameters, got {type(spec).__name__}")
+        self.spec = spec
+        params = []
+        self._collect(spec, "", params, reserved)
+        if isinstance(only, str):
+            only = [s.strip() for s in only.split(",") if s.strip()]
+        if cost_param is None:
+            timed = [p.name for p in params if p.is_time]
+            if len(timed) > 1:
+                raise ValueError(f"several parameters have scale = time ({', '.join(timed)}); "
+                                 "name the cost parameter with cost_param=")
+            cost_param = timed[0] if timed else None
+        names = [p.name for p in params]
+        if cost_param is not None and cost_param not in names:
+            raise ValueError(f"cost parameter '{cost_param}' is not in the search space; "
+                             f"parameters: {', '.join(names) or '(none)'}")
+        if only:
+            params = [p for p in params if p.name == cost_param or any(s in p.name for s in only)]
+        if not params:
+            raise ValueError("the sweep spec has no parameters (a parameter is a dict with a 'distribution')")
+        self.params = params
+        self.names = [p.name for p in params]
+        self.cost_param = cost_param
+        self.cost_index = self.names.index(cost_param) if cost_param is not None else None
+        self.scales = np.array([p.scale for p in params])
+
+    def _collect(self, node, prefix, out, reserved):
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict):
+                if "distribution" in value:
+                    unknown = sorted(set(value) - set(PARAM_KEYS))
+                    if unknown:
+                        raise ValueError(f"sweep parameter '{name}': unknown key(s) {', '.join(unknown)}; "
+                                         f"allowed: {', '.join(PARAM_KEYS)}")
+                    for need in ("min", "max"):
+                        if need not in value:
+                            raise ValueError(f"sweep parameter '{name}': missing '{need}'")
+                    out.append(Param(name, value["distribution"], value["min"], value["max"],
+                                     value.get("scale", "auto")))
+                else:
+                    self._collect(value, name + "/", out, reserved)
+            elif not (prefix == "" and (key in reserved or key.startswith("match_"))):
+                where = "setting" if prefix == "" else "entry"
+                raise ValueError(f"sweep {where} '{name}' = {value!r} is neither a parameter (a dict with "
+                                 f"'distribution', 'min', 'max') nor a known setting "
+                                 f"({', '.join(sorted(reserved))})")
+
+    @property
+    def dim(self):
+        return len(self.params)
+
+    def __len__(self):
+        return len(self.params)
+
+    def __contains__(self, name):
+        return name in self.names
+
+    def __getitem__(self, name):
+        return self.params[self.names.index(name)]
+
+    def flatten(self, params):
+        """{'train': {'lr': 1}} or {'train/lr': 1} -> {'train/lr': 1}."""
+        flat = {}
+        def walk(node, prefix):
+            for key, value in node.items():
+                if isinstance(value, dict):
+                    walk(value, f"{prefix}{key}/")
+                else:
+                    flat[f"{prefix}{key}"] = value
+        walk(params, "")
+        return flat
+
+    @staticmethod
+    def nest(flat):
+        """{'train/lr': 1} -> {'train': {'lr': 1}}."""
+        nested = {}
+        for name, value in flat.items():
+            *path, leaf = name.split("/")
+            node = nested
+            for part in path:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        return nested
+
+    def normalize(self, params):
+        """A params dict (flat or nested; extra keys ignored) -> vector in [-1, 1]^dim."""
+        flat = self.flatten(params)
+        missing = [n for n in self.names if n not in flat]
+        if missing:
+            raise ValueError(f"params lack sweep parameter(s): {', '.join(missing)}")
+        return np.array([p.normalize(flat[p.name]) for p in self.params])
+
+    def unnormalize(self, x):
+        """Vector in [-1, 1]^dim -> flat {name: value}."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape != (self.dim,):
+            raise ValueError(f"expected a vector of {self.dim} numbers, got shape {x.shape}")
+        return {p.name: p.unnormalize(v) for p, v in zip(self.params, x)}
+
+    def optuna_distributions(self):
+        return {p.name: p.optuna_distribution() for p in self.params}
+
+    def suggest(self, trial):
+        """Ask an optuna trial for every parameter; returns the nested params dict."""
+        flat = {}
+        for name, dist in self.optuna_distributions().items():
+            kind = type(dist).__name__
+            if kind == "IntDistribution":
+                flat[name] = trial.suggest_int(name, dist.low, dist.high)
+            elif kind == "CategoricalDistribution":
+                flat[name] = trial.suggest_categorical(name, dist.choices)
+            else:
+                flat[name] = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+        return self.nest(flat)
+
+    def __repr__(self):
+        body = ", ".join(repr(p) for p in self.params)
+        return f"SearchSpace([{body}], cost_param={self.cost_param!r})"
