@@ -104,8 +104,12 @@ class GP:
         grad[2 + d] += z / sigma
         return nll, grad
 
-    def fit(self, X, y, iters=None):
-        """Fit hyperparameters (warm-started from the last fit of the same dimension) and factorise."""
+    def fit(self, X, y, iters=None, hyper_rows=None):
+        """Fit hyperparameters (warm-started from the last fit of the same dimension) and factorise.
+
+        hyper_rows: fit the hyperparameters on these rows only (a subsample keeps large fits fast);
+        the posterior still conditions on every row.
+        """
         X = np.ascontiguousarray(X, dtype=np.float64)
         y = np.ascontiguousarray(y, dtype=np.float64)
         if X.ndim != 2 or y.shape != (X.shape[0],) or X.shape[0] == 0:
@@ -117,7 +121,11 @@ class GP:
             iters = self.refit_iters if warm else self.fit_iters
         XX = X @ X.T
         if iters > 0:
-            res = minimize(self._nll, theta0, args=(X, y, XX), jac=True, method="L-BFGS-B",
+            Xh, yh, XXh = X, y, XX
+            if hyper_rows is not None and len(hyper_rows) < len(X):
+                Xh, yh = X[hyper_rows], y[hyper_rows]
+                XXh = XX[np.ix_(hyper_rows, hyper_rows)]
+            res = minimize(self._nll, theta0, args=(Xh, yh, XXh), jac=True, method="L-BFGS-B",
                            bounds=self._bounds(d), options={"maxiter": iters, "maxfun": 2 * iters + 5})
             if np.all(np.isfinite(res.x)) and res.fun < 1e24:
                 theta0 = res.x

@@ -1,0 +1,117 @@
+"""puffer eval: render env 0 with a trained or random policy; frames and GIFs headlessly."""
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import checkpoint
+from .envs import make
+
+
+def has_display():
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+class RandomAgent:
+    def __init__(self, vec, seed=0):
+        self.vec = vec
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs):
+        cols = [self.rng.integers(0, s, self.vec.num_agents) if s > 1
+                else self.rng.normal(0, 1, self.vec.num_agents) for s in self.vec.act_sizes]
+        return np.stack(cols, axis=1).astype(np.float32)
+
+
+class PolicyAgent:
+    """A checkpoint's policy on the CPU (torch), recurrent state carried step to step."""
+
+    def __init__(self, vec, config, tensors, header):
+        import torch
+        from .models import make_policy
+        config = {**config, "policy": {**config["policy"], **header.get("policy", {})}}
+        config.setdefault("torch", {})["network"] = header.get("network", config["torch"].get("network", "MinGRU"))
+        self.torch = torch
+        self.policy = make_policy(config, vec.obs_size, vec.act_sizes)
+        self.policy.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()})
+        self.policy.eval()
+        self.state = self.policy.initial_state(vec.num_agents)
+        self.vec = vec
+
+    def act(self, obs):
+        torch = self.torch
+        with torch.no_grad():
+            x = torch.from_numpy(np.asarray(obs, dtype=np.float32))
+            out, _, self.state = self.policy.forward_step(x, self.state)
+            actions = self.policy.sample(out)[0]
+        done = (self.vec.terminals > 0) | (self.vec.truncations > 0)
+        if done.any():
+            self.state = self.policy.reset_state(self.state, torch.from_numpy(done))
+        return actions.float().reshape(self.vec.num_agents, -1).numpy()
+
+
+def evaluate(config, options, out=print):
+    env_name = config["env_name"]
+    frames = int(options.get("save_frames") or 0)
+    gif_path = options.get("gif_path")
+    if gif_path and frames == 0:
+        frames = 100
+    display = has_display()
+    if not display and frames == 0:
+        out(f"puffer eval {env_name}: no display found (DISPLAY is not set), so no window can open. "
+            f"Write frames instead: --save-frames N (PNG files) and/or --gif-path out.gif")
+        return 1
+    vec = make(env_name, total_agents=None, seed=int(config["seed"]),
+               render="desktop" if display and frames == 0 else "headless", **config["env"])
+    agent = RandomAgent(vec, seed=int(config["seed"]))
+    if options.get("load_model_path"):
+        path = checkpoint.resolve(options["load_model_path"], config["data_dir"], env_name)
+        header, tensors = checkpoint.load(path)
+        if header.get("env") not in (None, env_name):
+            raise checkpoint.CheckpointError(f"{path} was trained on {header.get('env')}, not {env_name}")
+        agent = PolicyAgent(vec, config, tensors, header)
+        out(f"puffer eval {env_name}: policy from {path}")
+    else:
+        out(f"puffer eval {env_name}: random agent (no --load-model-path)")
+    frames_dir = Path(options.get("frames_dir") or Path(config["data_dir"]) / env_name / "frames")
+    if frames:
+        frames_dir.mkdir(parents=True, exist_ok=True)
+    limit = int(options.get("eval_steps") or 0)
+    obs = vec.reset(int(config["seed"]))
+    written, step, returns = [], 0, 0.0
+    try:
+        while True:
+            vec.render(0)
+            if frames:
+                path = frames_dir / f"frame_{step:05d}.png"
+                vec.save_frame(path)
+                written.append(path)
+                if len(written) >= frames:
+                    break
+            if vec.window_closed() or (limit and step >= limit):
+                break
+            obs, rew, _, _ = vec.step(agent.act(obs))
+            returns += float(rew.sum())
+            step += 1
+    finally:
+        log = vec.log()
+        vec.close()
+    if written:
+        out(f"wrote {len(written)} frames to {frames_dir}")
+    if gif_path:
+        write_gif(written, gif_path, int(options.get("fps") or 15))
+        out(f"wrote {gif_path}")
+    if log.get("n"):
+        out("episodes: " + ", ".join(f"{k} {v:.4g}" for k, v in log.items()))
+    return 0
+
+
+def write_gif(paths, gif_path, fps):
+    try:
+        from PIL import Image
+    except ImportError:
+        raise RuntimeError("--gif-path needs Pillow: pip install pillow") from None
+    images = [Image.open(p).convert("RGB") for p in paths]
+    Path(gif_path).parent.mkdir(parents=True, exist_ok=True)
+    images[0].save(gif_path, save_all=True, append_images=images[1:], duration=int(1000 / max(fps, 1)), loop=0)
