@@ -422,7 +422,7 @@ PUFFER_EXPORT int puffer_vec_window_closed(PufferVec* vec) {
 }
 #else
 PUFFER_EXPORT int puffer_vec_render(PufferVec* vec, int env_index, char* err, size_t len) {
-    (void)vec; (void)env_index;
+    (void)vec; (void)env_index; (void)c_render;
     set_err(err, len, "this build of %s has no rendering (raylib was not found at build time)",
             ENV_NAME);
     return 1;

@@ -101,9 +101,10 @@ def test_paddle_moves_620_pixels_per_second():
     assert (obs1[0, PADDLE_X] - obs0[0, PADDLE_X]) * W == pytest.approx(3 * 620 * TICK, rel=1e-4)
     obs2 = vec.step([[LEFT]])[0].copy()
     assert (obs2[0, PADDLE_X] - obs1[0, PADDLE_X]) * W == pytest.approx(-4 * 620 * TICK, rel=1e-4)
-    for _ in range(60):
-        obs = vec.step([[LEFT]])[0]
-    assert obs[0, PADDLE_X] == 0  # clamped at the wall
+    for action, wall in ((LEFT, 0.0), (RIGHT, (W - 62) / W)):
+        xs = [vec.step([[action]])[0][0, PADDLE_X] for _ in range(20)]
+        assert min(xs) >= 0 and max(xs) <= (W - 62) / W
+        assert np.isclose(xs, wall, atol=1e-6).sum() >= 2  # reached the wall and stayed
     vec.close()
 
 
@@ -122,9 +123,9 @@ def test_continuous_action_is_clipped():
     assert xs[-1.0] == pytest.approx(-xs[1.0], rel=1e-4)
 
 
-def play_tracking(steps, total_agents=32, seed=3):
+def play_tracking(steps, total_agents=32, seed=3, **kwargs):
     """Runs the tracking player; yields (prev_obs, obs, rewards, terminals) copies per step."""
-    vec = pufferlib.make("breakout", total_agents=total_agents)
+    vec = pufferlib.make("breakout", total_agents=total_agents, **kwargs)
     offsets = np.random.default_rng(seed).uniform(-0.3, 0.3, total_agents)
     obs = vec.reset(seed).copy()
     try:
@@ -137,9 +138,12 @@ def play_tracking(steps, total_agents=32, seed=3):
         vec.close()
 
 
-def test_brick_values_by_row_and_speedups():
+def ball_speed(obs):
+    return math.hypot(obs[BALL_VX], obs[BALL_VY]) * 512 / TICK
+
+
+def test_brick_values_by_row():
     rows_seen = set()
-    speeds = set()
     for vec, prev, obs, rew, term in play_tracking(2500):
         for i in range(len(obs)):
             if term[i]:
@@ -149,14 +153,54 @@ def test_brick_values_by_row_and_speedups():
             rows_seen |= {b // 18 for b in broken}
             # score observation is the running total of rewards
             assert (obs[i, SCORE] - prev[i, SCORE]) * 864 == pytest.approx(rew[i], abs=1e-3)
-            if any(b // 18 < 3 for b in broken):
-                speed = math.hypot(obs[i, BALL_VX], obs[i, BALL_VY]) * 512 / TICK
-                assert speed == pytest.approx(448, rel=1e-3)  # rows 0-2 set max speed
-            if obs[i, FIRED]:
-                speeds.add(round(math.hypot(obs[i, BALL_VX], obs[i, BALL_VY]) * 512 / TICK))
             assert obs[i, PADDLE_W] in (1.0, 0.5)  # full, or shrunk to 31 by the top wall
     assert rows_seen == set(range(6))
-    assert speeds <= {256, 320, 384, 448} and {256, 448} <= speeds
+
+
+def test_speedups_and_upper_rows_set_max_speed():
+    """Every 4th paddle hit of a ball adds 64; a brick in rows 0-2 sets the max at once.
+    A higher max_ball_speed (704) leaves room to see both rules."""
+    n = 32
+    hits, upper = np.zeros(n, int), np.zeros(n, bool)
+    speeds, jumps, checked = set(), 0, 0
+    for vec, prev, obs, rew, term in play_tracking(3000, total_agents=n, max_ball_speed=704):
+        for i in range(n):
+            if term[i] or obs[i, BALLS] != prev[i, BALLS]:  # a new ball: counts restart
+                hits[i], upper[i] = 0, False
+                continue
+            if not obs[i, FIRED]:
+                continue
+            speeds.add(round(ball_speed(obs[i])))
+            broken = np.nonzero((obs[i, BRICKS:] == 1) & (prev[i, BRICKS:] == 0))[0]
+            if any(b // 18 < 3 for b in broken):
+                assert ball_speed(obs[i]) == pytest.approx(704, rel=1e-3)
+                jumps += prev[i, FIRED] and ball_speed(prev[i]) < 700
+                upper[i] = True
+            if prev[i, BALL_VY] > 0 and obs[i, BALL_VY] < 0 and obs[i, BALL_Y] * H > 200:
+                hits[i] += 1  # bounced off the paddle
+                if not upper[i]:
+                    expected = min(256 + 64 * (hits[i] // 4), 704)
+                    assert ball_speed(obs[i]) == pytest.approx(expected, rel=1e-3)
+                    checked += 1
+    assert speeds == {256 + 64 * k for k in range(8)}
+    assert jumps >= 20 and checked >= 200
+
+
+def test_paddle_sets_angle_by_hit_position():
+    """The ball leaves at -45..45 degrees from vertical, by where it meets the paddle."""
+    checked = 0
+    for vec, prev, obs, rew, term in play_tracking(3000, total_agents=8, frameskip=1):
+        for i in np.nonzero((prev[:, BALL_VY] > 0) & (obs[:, BALL_VY] < 0) & (term == 0))[0]:
+            if obs[i, BALL_Y] * H < 200:
+                continue  # a brick, not the paddle
+            width = obs[i, PADDLE_W] * 62
+            rel = (obs[i, BALL_X] * W + 16 - obs[i, PADDLE_X] * W) / width
+            angle = -math.pi / 4 + math.pi / 2 * min(max(rel, 0.0), 1.0)
+            speed = ball_speed(obs[i]) * TICK / 512
+            assert obs[i, BALL_VX] == pytest.approx(math.sin(angle) * speed, abs=1e-5)
+            assert obs[i, BALL_VY] == pytest.approx(-math.cos(angle) * speed, abs=1e-5)
+            checked += 1
+    assert checked >= 100
 
 
 def test_clearing_both_walls_scores_864_and_logs_perf():

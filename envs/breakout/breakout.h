@@ -309,7 +309,7 @@ static int resolve_contact(Breakout* env, const Contact* c) {
         float angle = -BREAKOUT_PI / 4 + (BREAKOUT_PI / 2) * clampf(rel, 0.0f, 1.0f);
         env->ball_vx = sinf(angle) * env->ball_speed * BREAKOUT_TICK;
         env->ball_vy = -cosf(angle) * env->ball_speed * BREAKOUT_TICK;
-        if (0) memset(env->destroyed, 0, sizeof(env->destroyed));
+        if (env->score == env->half_max_score) memset(env->destroyed, 0, sizeof(env->destroyed));
         return 0;
     }
     if (c->face & FACE_X) env->ball_vx = -env->ball_vx;

@@ -4,7 +4,7 @@
 
 #define Env Target
 #define ENV_NAME "target"
-#define OBS_SIZE 28                // floats per agent row: 2*4 goals + 2*8 agents + 4 (see target.h)
+#define OBS_SIZE 28                // floats per agent: 2*4 goals + 2*8 agents + 4 (see target.h)
 #define OBS_DTYPE PUFFER_OBS_F32   // must match the type of Target.observations
 #define NUM_ATNS 2                 // two action heads per agent...
 #define ACT_SIZES {9, 5}           // ...turn (9 options) and throttle (5 options)

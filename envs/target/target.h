@@ -1,10 +1,11 @@
 // target.h: the multi-agent tutorial env. Copy this folder to start a multi-agent env
 // (for a single agent, start from envs/squared instead).
 //
-// Eight agents share a 952x592 world with four goals. Each agent steers (heading) and
-// throttles (speed); reaching within 64 pixels of a goal gives that agent +1 and moves the
-// goal somewhere new. There are no terminals: the task never ends. An agent that goes 512
-// steps without a reward is respawned at a random spot so that no agent stays stuck.
+// Eight agents share a world (952x592 pixels by default) with four goals. Each agent
+// steers (heading) and throttles (speed); reaching within 64 pixels of a goal gives that
+// agent +1 and moves the goal somewhere new. There are no terminals: the task never ends.
+// An agent that goes 512 steps without a reward is respawned at a random spot so that no
+// agent stays stuck.
 //
 // Actions per agent, two discrete heads (MultiDiscrete [9, 5]):
 //   head 0, turn:     0..8, heading += (a - 4) / 12 radians (4 keeps the heading)
@@ -156,7 +157,8 @@ static void target_reach(Target* env, int i, TargetGoal* goal) {
 
 // c_step moves every agent by its own action row, hands out rewards, writes observations.
 static void c_step(Target* env) {
-    // The runtime zeroes these before each step; one memset per buffer does it here too.
+    // The runtime zeroes these before each step; doing it here too costs one memset each,
+    // since the agents' entries are contiguous.
     memset(env->rewards, 0, (size_t)env->num_agents * sizeof(float));
     memset(env->terminals, 0, (size_t)env->num_agents * sizeof(float));
     memset(env->truncations, 0, (size_t)env->num_agents * sizeof(float));

@@ -1,0 +1,144 @@
+// vecenv_py.h: the env-library loader and VecEnv class shared by the module's bindings
+// (module.cpp binds them; the native trainer binding takes a VecEnv and steps it directly).
+#pragma once
+#include <dlfcn.h>
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "env_abi.h"
+
+namespace nb = nanobind;
+
+struct EnvLibrary {
+    void* handle = nullptr;
+    const PufferEnvInfo* (*info)(void) = nullptr;
+    int (*agents)(const PufferVecSpec*, char*, size_t) = nullptr;
+    PufferVec* (*create)(const PufferVecSpec*, char*, size_t) = nullptr;
+    void (*reset)(PufferVec*, uint64_t) = nullptr;
+    void (*step)(PufferVec*) = nullptr;
+    void (*step_buffer)(PufferVec*, int) = nullptr;
+    int (*check_actions)(const PufferVec*, char*, size_t) = nullptr;
+    void (*log)(PufferVec*, PufferLogOut*, int) = nullptr;
+    int (*render)(PufferVec*, int, char*, size_t) = nullptr;
+    int (*save_frame)(PufferVec*, const char*, char*, size_t) = nullptr;
+    int (*window_closed)(PufferVec*) = nullptr;
+    void (*close)(PufferVec*) = nullptr;
+
+    explicit EnvLibrary(const std::string& path) {
+        handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+        if (!handle) throw std::runtime_error("cannot load env library " + path + ": " + dlerror());
+        load(info, "puffer_env_info");
+        load(agents, "puffer_env_agents");
+        load(create, "puffer_vec_create");
+        load(reset, "puffer_vec_reset");
+        load(step, "puffer_vec_step");
+        load(step_buffer, "puffer_vec_step_buffer");
+        load(check_actions, "puffer_vec_check_actions");
+        load(log, "puffer_vec_log");
+        load(render, "puffer_vec_render");
+        load(save_frame, "puffer_vec_save_frame");
+        load(window_closed, "puffer_vec_window_closed");
+        load(close, "puffer_vec_close");
+        if (info()->abi_version != PUFFER_ENV_ABI_VERSION)
+            throw std::runtime_error(path + ": env ABI version " + std::to_string(info()->abi_version) +
+                                     ", this module needs " + std::to_string(PUFFER_ENV_ABI_VERSION) +
+                                     " (rebuild with pip install .)");
+    }
+    template <typename F> void load(F& fn, const char* name) {
+        fn = reinterpret_cast<F>(dlsym(handle, name));
+        if (!fn) throw std::runtime_error(std::string("env library lacks symbol ") + name);
+    }
+    // The library stays loaded for the life of the process: env code may have registered
+    // raylib/OpenMP state that outlives a VecEnv.
+};
+
+class VecEnv {
+  public:
+    VecEnv(const std::string& path, int total_agents, int num_buffers, int num_threads,
+           uint64_t seed, const std::vector<std::string>& keys, const std::vector<double>& values)
+        : lib_(new EnvLibrary(path)) {
+        if (keys.size() != values.size()) throw std::invalid_argument("kwarg keys/values differ in length");
+        std::vector<const char*> key_ptrs;
+        for (const auto& k : keys) key_ptrs.push_back(k.c_str());
+        PufferVecSpec spec = {total_agents, num_buffers, num_threads, seed, (int)keys.size(),
+                              key_ptrs.data(), values.data(), nullptr};
+        char err[PUFFER_ERR_LEN] = {0};
+        vec_ = lib_->create(&spec, err, sizeof(err));
+        if (!vec_) throw std::invalid_argument(err);
+        info_ = lib_->info();
+    }
+    ~VecEnv() { close(); }
+
+    void close() {
+        if (vec_) lib_->close(vec_);
+        vec_ = nullptr;
+    }
+    PufferVec* get() const {
+        if (!vec_) throw std::runtime_error("the vec env is closed");
+        return vec_;
+    }
+    void reset(uint64_t seed) { lib_->reset(get(), seed); }
+    void step() {
+        nb::gil_scoped_release release;
+        lib_->step(get());
+    }
+    void step_buffer(int buffer) {
+        PufferVec* v = get();
+        if (buffer < 0 || buffer >= v->num_buffers)
+            throw std::out_of_range("buffer " + std::to_string(buffer) + " out of range [0, " +
+                                    std::to_string(v->num_buffers) + ")");
+        nb::gil_scoped_release release;
+        lib_->step_buffer(v, buffer);
+    }
+    void check_actions() {
+        char err[PUFFER_ERR_LEN] = {0};
+        if (lib_->check_actions(get(), err, sizeof(err))) throw std::invalid_argument(err);
+    }
+    nb::dict log(bool clear) {
+        PufferLogOut out;
+        lib_->log(get(), &out, clear ? 1 : 0);
+        nb::dict d;
+        for (int i = 0; i < out.count; i++) d[out.keys[i]] = out.values[i];
+        return d;
+    }
+    void render(int env_index) {
+        char err[PUFFER_ERR_LEN] = {0};
+        if (lib_->render(get(), env_index, err, sizeof(err))) throw std::runtime_error(err);
+    }
+    void save_frame(const std::string& path) {
+        char err[PUFFER_ERR_LEN] = {0};
+        if (lib_->save_frame(get(), path.c_str(), err, sizeof(err))) throw std::runtime_error(err);
+    }
+    bool window_closed() { return lib_->window_closed(get()) != 0; }
+
+    // Zero-copy views; `self` keeps the VecEnv (and so the memory) alive.
+    nb::object observations(nb::handle self) {
+        PufferVec* v = get();
+        size_t shape[2] = {(size_t)v->total_agents, (size_t)info_->obs_size};
+        if (info_->obs_dtype == PUFFER_OBS_U8)
+            return nb::cast(nb::ndarray<nb::numpy, uint8_t, nb::ndim<2>>(
+                (uint8_t*)v->observations, 2, shape, self));
+        return nb::cast(nb::ndarray<nb::numpy, float, nb::ndim<2>>((float*)v->observations, 2, shape, self));
+    }
+    nb::object actions(nb::handle self) {
+        PufferVec* v = get();
+        size_t shape[2] = {(size_t)v->total_agents, (size_t)info_->num_atns};
+        return nb::cast(nb::ndarray<nb::numpy, float, nb::ndim<2>>(v->actions, 2, shape, self));
+    }
+    nb::object row(float* data, nb::handle self) {
+        size_t shape[1] = {(size_t)get()->total_agents};
+        return nb::cast(nb::ndarray<nb::numpy, float, nb::ndim<1>>(data, 1, shape, self));
+    }
+    std::vector<int> ints(const int* p, int n) { return std::vector<int>(p, p + n); }
+
+    const PufferEnvInfo* info_ = nullptr;
+    PufferVec* vec_ = nullptr;
+
+    EnvLibrary* lib_;  // intentionally never freed (see EnvLibrary)
+};
+
