@@ -26,9 +26,10 @@ class _GymnasiumImpl:
         self.render_mode = render_mode
         render = None if render_mode is None else ("headless" if render_mode == "rgb_array" else "auto")
         self.vec = make(name, total_agents=None, render=render, **env_kwargs)
-        if self.vec.num_agents != 1:
+        agents = self.vec.num_agents
+        if agents != 1:
             self.vec.close()
-            raise ValueError(f"{name} has {self.vec.num_agents} agents per env: use PettingZooEnv")
+            raise ValueError(f"{name} has {agents} agents per env: use PettingZooEnv")
         self.observation_space = self.vec.single_observation_space
         self.action_space = self.vec.single_action_space
 

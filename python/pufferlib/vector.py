@@ -135,5 +135,7 @@ class VecEnv:
         return spaces.MultiDiscrete(self.act_sizes)
 
     def __repr__(self):
+        if self.closed:
+            return f"VecEnv({self.name}, closed)"
         return (f"VecEnv({self.name}, agents={self.num_agents}, envs={self.num_envs}, "
                 f"buffers={self.num_buffers}, obs={self.obs_size} {self.obs_dtype}, actions={self.act_sizes})")
