@@ -14,8 +14,9 @@
 //   weights and gradients); arrays typed `float*` / `double*` / `int32_t*` are that type in every
 //   build (recurrent state, scan states, log-probs, values, advantages, loss gradients of logstd...).
 //   `stream` is a cudaStream_t passed as void* (NULL = legacy default stream). Every CUDA call
-//   returns 0 on success or the failing CUDA/cuBLAS status; pk_cuda_last_error() then holds
-//   "file:line: message". Launchers never allocate and never synchronize, so every call can be
+//   returns 0 on success, else the failing cudaError_t, 1000 + the cublasStatus_t, or -1 for an
+//   invalid argument; pk_cuda_last_error() then holds "file:line: message" (also printed to
+//   stderr). Launchers never allocate and never synchronize, so every call can be
 //   captured into a CUDA graph. Scalars that change between graph replays (learning rate, RNG
 //   step counters) are read from device memory.
 // - Reset masks are fp32, nonzero = reset: `reset[b, t] != 0` cuts the recurrent state to zero
@@ -166,8 +167,9 @@ PK_API float pk_grad_norm_cpu(const float* g, int64_t n);
 PK_API float pk_clip_grad_norm_cpu(float* g, int64_t n, float max_norm);
 // Muon over a flat parameter vector described by num_tensors (offsets[i], rows[i], cols[i])
 // (element offset into the flat arrays, R, C; rows[i] == 0 marks a 1-D tensor of cols[i]).
-//   1. clip: g = grad * min(max_grad_norm / (||grad|| + 1e-6), 1) over the whole flat grad,
-//      the norm taken over the listed tensors (max_grad_norm <= 0: no clip)
+//   1. clip: g = grad * min(max_grad_norm / (||grad|| + 1e-6), 1), the norm taken over the flat
+//      span grad[0, end of the last tensor) (padding between tensors must be zero);
+//      max_grad_norm <= 0: no clip
 //   2. Nesterov: momentum = mu * momentum + g; u = g + mu * momentum
 //   3. 2-D: X = u / max(||u||_F, 1e-7); 5 Newton-Schulz iterations (wide: S = X X^T,
 //      X = a X + (b S + c S^2) X; tall: S = X^T X, X = a X + X (b S + c S^2));
@@ -196,6 +198,7 @@ PK_API int pk_cuda_device_count(int* count);  // 0 and *count = 0 when there is 
 // Creates this thread's cuBLAS handle (with a 32 MiB workspace) on the current device. GEMM
 // calls do it lazily; call it before capturing a graph.
 PK_API int pk_cuda_thread_init(void);
+PK_API int pk_cuda_thread_release(void);  // frees this thread's handle and workspace
 
 // linear.cu. cuBLAS GemmEx, storage dtype, fp32 compute (no TF32).
 PK_API int pk_gemm_cuda(int trans_a, int trans_b, int M, int N, int K, float alpha,
@@ -213,6 +216,9 @@ PK_API int pk_mingru_step_cuda(void* y, float* state, const void* kzp, const voi
 PK_API int pk_mingru_scan_forward_cuda(void* y, float* hs, const void* kzp, const void* x,
                                        const float* h0, const float* reset, int B, int T, int H,
                                        int dtype, void* stream);
+// Benchmark knob: 0 = pick automatically (default), 1 = one thread per sequence (version 1),
+// 2..16 = split T into that many chunks (version 2). Process-wide; not thread-safe.
+PK_API void pk_mingru_set_chunks_cuda(int chunks);
 PK_API int pk_mingru_scan_backward_cuda(void* dkzp, void* dx, const void* dy,
                                         const float* dh_last, const void* kzp, const void* x,
                                         const float* hs, const float* h0, const float* reset,
@@ -235,10 +241,9 @@ PK_API int pk_advantage_cuda(float* adv, const float* values, const float* rewar
                              float lambda, float rho_clip, float c_clip, float reward_clip,
                              void* stream);
 
-// prio.cu. workspace: pk_prio_workspace_bytes_cuda(N) bytes of device memory.
-PK_API size_t pk_prio_workspace_bytes_cuda(int N);
+// prio.cu (fp32 / fp64 / int32; counter: device uint64 incremented by the call).
 PK_API int pk_prio_weights_cuda(float* probs, double* cdf, const float* adv, int N, int T,
-                                float alpha, void* workspace, void* stream);
+                                float alpha, void* stream);
 PK_API int pk_prio_sample_cuda(int32_t* idx, float* weights, const float* probs,
                                const double* cdf, int N, int S, float beta, uint64_t seed,
                                uint64_t* counter, void* stream);
@@ -264,7 +269,7 @@ PK_API int pk_ppo_loss_continuous_cuda(void* dmean, void* dlogstd, float* new_ra
                                        void* stream);
 
 // optim.cu. grad, params: dtype; master, momentum: fp32; norm_out: device float (may be NULL for
-// muon); lr: device float. params may be NULL (fp32 build: master is the parameter buffer);
+// muon); lr: device float. Newton-Schulz runs in fp32 for either dtype (see optim.cu). params may be NULL (fp32 build: master is the parameter buffer);
 // otherwise muon writes params = cast(master) for every listed tensor. offsets/rows/cols: HOST.
 PK_API size_t pk_norm_workspace_bytes_cuda(void);
 PK_API int pk_grad_norm_cuda(float* norm_out, const void* g, int64_t n, void* workspace,

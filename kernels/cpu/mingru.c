@@ -21,7 +21,7 @@
 #include "common.h"
 
 // h_t and y_t for one element; shared by the step and the scan so they agree bit for bit.
-static inline float mingru_cell(float k, float z, float p, float x, float hp, float* y) {
+PK_INLINE float mingru_cell(float k, float z, float p, float x, float hp, float* y) {
     float u = pk_sigmoid(z);
     float h = hp + u * (pk_gk(k) - hp);
     float s = pk_sigmoid(p);
@@ -29,18 +29,46 @@ static inline float mingru_cell(float k, float z, float p, float x, float hp, fl
     return h;
 }
 
+// One agent's row (H units): the inner loops run over h, contiguous, and vectorize.
+PK_SIMD_CLONES
+static void step_row(float* y, float* state, const float* kzp, const float* x, int cut, int H) {
+    const float *k = kzp, *z = kzp + H, *p = kzp + 2 * H;
+    #pragma omp simd
+    for (int j = 0; j < H; j++) {
+        float hp = cut ? 0.0f : state[j];
+        state[j] = mingru_cell(k[j], z[j], p[j], x[j], hp, &y[j]);
+    }
+}
+
 void pk_mingru_step_cpu(float* y, float* state, const float* kzp, const float* x,
                         const float* reset, int B, int H) {
     #pragma omp parallel for schedule(static) if ((int64_t)B * H > PK_OMP_MIN_WORK)
     for (int b = 0; b < B; b++) {
-        const float* k = kzp + (int64_t)b * 3 * H;
+        int64_t o = (int64_t)b * H;
+        step_row(y + o, state + o, kzp + 3 * o, x + o, reset != NULL && reset[b] != 0.0f, H);
+    }
+}
+
+// One sequence b: all T steps of its H units.
+PK_SIMD_CLONES
+static void scan_forward_seq(float* y, float* hs, const float* kzp, const float* x,
+                             const float* h0, const float* reset, int T, int H) {
+    for (int t = 0; t < T; t++) {
+        const float* k = kzp + (int64_t)t * 3 * H;
         const float* z = k + H;
         const float* p = k + 2 * H;
-        int cut = reset != NULL && reset[b] != 0.0f;
-        for (int j = 0; j < H; j++) {
-            int64_t i = (int64_t)b * H + j;
-            float hp = cut ? 0.0f : state[i];
-            state[i] = mingru_cell(k[j], z[j], p[j], x[i], hp, &y[i]);
+        const float* xt = x + (int64_t)t * H;
+        float* yt = y + (int64_t)t * H;
+        float* ht = hs + (int64_t)t * H;
+        int cut = reset != NULL && reset[t] != 0.0f;
+        const float* prev = t > 0 ? ht - H : h0;
+        if (cut || prev == NULL) {
+            #pragma omp simd
+            for (int j = 0; j < H; j++) ht[j] = mingru_cell(k[j], z[j], p[j], xt[j], 0.0f, &yt[j]);
+        } else {
+            #pragma omp simd
+            for (int j = 0; j < H; j++)
+                ht[j] = mingru_cell(k[j], z[j], p[j], xt[j], prev[j], &yt[j]);
         }
     }
 }
@@ -49,57 +77,59 @@ void pk_mingru_scan_forward_cpu(float* y, float* hs, const float* kzp, const flo
                                 const float* h0, const float* reset, int B, int T, int H) {
     #pragma omp parallel for schedule(static) if ((int64_t)B * T * H > PK_OMP_MIN_WORK)
     for (int b = 0; b < B; b++) {
-        for (int t = 0; t < T; t++) {
-            int64_t row = (int64_t)b * T + t;
-            const float* k = kzp + row * 3 * H;
-            const float* z = k + H;
-            const float* p = k + 2 * H;
-            int cut = reset != NULL && reset[row] != 0.0f;
-            const float* prev = t > 0 ? hs + (row - 1) * H : (h0 ? h0 + (int64_t)b * H : NULL);
-            for (int j = 0; j < H; j++) {
-                float hp = (cut || prev == NULL) ? 0.0f : prev[j];
-                hs[row * H + j] = mingru_cell(k[j], z[j], p[j], x[row * H + j], hp, &y[row * H + j]);
-            }
-        }
+        int64_t o = (int64_t)b * T * H;
+        scan_forward_seq(y + o, hs + o, kzp + 3 * o, x + o, h0 ? h0 + (int64_t)b * H : NULL,
+                         reset ? reset + (int64_t)b * T : NULL, T, H);
     }
 }
 
-#define PK_SCAN_CHUNK 256  // hidden units whose carried dh live in one stack array
+// One sequence b, backwards over t. dh (H) carries d loss / d h_t from the later steps.
+PK_SIMD_CLONES
+static void scan_backward_seq(float* dkzp, float* dx, const float* dy, float* dh,
+                              const float* zeros, const float* kzp, const float* x,
+                              const float* hs, const float* h0, const float* reset, int T,
+                              int H) {
+    for (int t = T - 1; t >= 0; t--) {
+        int64_t r = (int64_t)t * H;
+        const float* k = kzp + 3 * r;
+        const float* z = k + H;
+        const float* p = k + 2 * H;
+        float* dk = dkzp + 3 * r;
+        float* dz = dk + H;
+        float* dp = dk + 2 * H;
+        int cut = reset != NULL && reset[t] != 0.0f;
+        const float* prev = cut ? NULL : (t > 0 ? hs + r - H : h0);
+        if (prev == NULL) prev = zeros;
+        #pragma omp simd
+        for (int j = 0; j < H; j++) {
+            float hp = prev[j];
+            float s = pk_sigmoid(p[j]);
+            float g = dy[r + j];
+            float d = dh[j] + g * s;
+            float u = pk_sigmoid(z[j]);
+            dx[r + j] = g * (1.0f - s);
+            dp[j] = g * (hs[r + j] - x[r + j]) * s * (1.0f - s);
+            dk[j] = d * u * pk_dgk(k[j]);
+            dz[j] = d * (pk_gk(k[j]) - hp) * u * (1.0f - u);
+            float carry = d * (1.0f - u);
+            dh[j] = cut ? 0.0f : carry;
+        }
+    }
+}
 
 void pk_mingru_scan_backward_cpu(float* dkzp, float* dx, const float* dy, const float* dh_last,
                                  const float* kzp, const float* x, const float* hs,
                                  const float* h0, const float* reset, int B, int T, int H) {
     #pragma omp parallel for schedule(static) if ((int64_t)B * T * H > PK_OMP_MIN_WORK)
     for (int b = 0; b < B; b++) {
-        for (int j0 = 0; j0 < H; j0 += PK_SCAN_CHUNK) {
-            int n = H - j0 < PK_SCAN_CHUNK ? H - j0 : PK_SCAN_CHUNK;
-            float dh[PK_SCAN_CHUNK];
-            for (int j = 0; j < n; j++) dh[j] = dh_last ? dh_last[(int64_t)b * H + j0 + j] : 0.0f;
-            for (int t = T - 1; t >= 0; t--) {
-                int64_t row = (int64_t)b * T + t;
-                const float* k = kzp + row * 3 * H + j0;
-                const float* z = k + H;
-                const float* p = k + 2 * H;
-                float* dk = dkzp + row * 3 * H + j0;
-                float* dz = dk + H;
-                float* dp = dk + 2 * H;
-                int cut = reset != NULL && reset[row] != 0.0f;
-                const float* prev = t > 0 ? hs + (row - 1) * H + j0
-                                          : (h0 ? h0 + (int64_t)b * H + j0 : NULL);
-                for (int j = 0; j < n; j++) {
-                    int64_t i = row * H + j0 + j;
-                    float hp = (cut || prev == NULL) ? 0.0f : prev[j];
-                    float s = pk_sigmoid(p[j]);
-                    float g = dy[i];
-                    float d = dh[j] + g * s;
-                    float u = pk_sigmoid(z[j]);
-                    dx[i] = g * (1.0f - s);
-                    dp[j] = g * (hs[i] - x[i]) * s * (1.0f - s);
-                    dk[j] = d * u * pk_dgk(k[j]);
-                    dz[j] = d * (pk_gk(k[j]) - hp) * u * (1.0f - u);
-                    dh[j] = cut ? 0.0f : d * (1.0f - u);
-                }
-            }
+        int64_t o = (int64_t)b * T * H;
+        float dh[H], zeros[H];  // carried gradient of this sequence's state; a zero state
+        for (int j = 0; j < H; j++) {
+            dh[j] = dh_last ? dh_last[(int64_t)b * H + j] : 0.0f;
+            zeros[j] = 0.0f;
         }
+        scan_backward_seq(dkzp + 3 * o, dx + o, dy + o, dh, zeros, kzp + 3 * o, x + o, hs + o,
+                          h0 ? h0 + (int64_t)b * H : NULL, reset ? reset + (int64_t)b * T : NULL,
+                          T, H);
     }
 }

@@ -83,10 +83,12 @@ static float* newton_schulz(float* X, float* Y, float* S, float* Bm, int R, int 
 float pk_muon_cpu(float* master, const float* grad, float* momentum, const int64_t* offsets,
                   const int32_t* rows, const int32_t* cols, int num_tensors, const float* lr,
                   float mu, float max_grad_norm, float weight_decay, float* workspace) {
-    double ss = 0.0;
-    for (int i = 0; i < num_tensors; i++)
-        ss += sum_squares(grad + offsets[i], tensor_numel(rows[i], cols[i]));
-    float norm = (float)sqrt(ss);
+    int64_t span = 0;  // the norm covers grad[0, end of the last tensor): padding must be zero
+    for (int i = 0; i < num_tensors; i++) {
+        int64_t end = offsets[i] + tensor_numel(rows[i], cols[i]);
+        if (end > span) span = end;
+    }
+    float norm = (float)sqrt(sum_squares(grad, span));
     float scale = max_grad_norm > 0.0f ? fminf(max_grad_norm / (norm + 1e-6f), 1.0f) : 1.0f;
     float step = *lr;
     float decay = 1.0f - step * weight_decay;

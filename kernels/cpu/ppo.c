@@ -55,8 +55,12 @@ static inline ElemGrad policy_value_terms(float logp, float old_logp, float an, 
     float pg = fmaxf(pg1, pg2);
     float d_ratio = pg2 > pg1 ? 0.0f : -an * inv_M;
 
+    // v_clip is v itself inside the band (not v_old + (v - v_old), which rounds), so the two
+    // value terms tie exactly there and only a real clip can zero the gradient.
     float R = v_old + a_raw;
-    float v_clip = v_old + pk_clampf(v - v_old, -vf_clip_coef, vf_clip_coef);
+    float dv_old = v - v_old;
+    int v_clipped = fabsf(dv_old) > vf_clip_coef;
+    float v_clip = v_clipped ? v_old + copysignf(vf_clip_coef, dv_old) : v;
     float lu = (v - R) * (v - R);
     float lc = (v_clip - R) * (v_clip - R);
     float lv = 0.5f * fmaxf(lu, lc);
@@ -67,7 +71,7 @@ static inline ElemGrad policy_value_terms(float logp, float old_logp, float an, 
     acc[4] += (ratio - 1.0f) - logratio;
     acc[5] += fabsf(ratio - 1.0f) > clip_coef ? 1.0 : 0.0;
     *ratio_out = ratio;
-    ElemGrad eg = {d_ratio * ratio, lc > lu ? 0.0f : vf_coef * inv_M * (v - R)};
+    ElemGrad eg = {d_ratio * ratio, (v_clipped && lc > lu) ? 0.0f : vf_coef * inv_M * (v - R)};
     return eg;
 }
 

@@ -31,6 +31,7 @@ import math
 import numpy as np
 from scipy.stats import qmc
 
+from .blas import blas_threads
 from .early_stop import EarlyStop
 from .gp import GP
 from .pareto import pareto_front, prune_front
@@ -49,9 +50,10 @@ class Protein:
 
     def __init__(self, space, *, cost_param=None, goal="maximize", metric_distribution="linear",
                  max_suggestion_cost=3600.0, num_random_samples=10, suggestions_per_center=256,
-                 max_candidates=8192, global_search_scale=1.0, num_keep_top_obs=5, prune_pareto=True,
+                 max_candidates=4096, global_search_scale=1.0, num_keep_top_obs=5, prune_pareto=True,
                  early_stop_quantile=0.3, early_stop_min_obs=30, early_stop_min_cost=0.0,
-                 gp_max_obs=750, gp_fit_obs=256, random_cost_center=-0.8, seed=73, sweep_only=None):
+                 gp_max_obs=750, gp_fit_obs=256, random_cost_center=-0.8, seed=73, sweep_only=None,
+                 cost_expansion=(1.0 / 3.0, 0.5), cost_target_scale=1.5, ucb=0.0, blas_threads=1):
         if not isinstance(space, SearchSpace) or cost_param is not None or sweep_only:
             space = SearchSpace(space, cost_param=cost_param, only=sweep_only)
         self.space = space
@@ -72,6 +74,10 @@ class Protein:
         self.gp_max_obs = int(gp_max_obs)
         self.gp_fit_obs = int(gp_fit_obs)
         self.random_cost_center = float(random_cost_center)
+        self.cost_expansion = tuple(cost_expansion)
+        self.cost_target_scale = float(cost_target_scale)
+        self.ucb = float(ucb)
+        self.blas_threads = blas_threads
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.early_stop = EarlyStop(quantile=early_stop_quantile, min_obs=early_stop_min_obs,
@@ -224,7 +230,7 @@ class Protein:
         block, slot = divmod(index, len(COST_TARGETS))
         order = np.random.default_rng([0 if self.seed is None else int(self.seed), block]).permutation(len(COST_TARGETS))
         r = COST_TARGETS[order[slot]]
-        return 1.1 * float(np.clip(r + 0.1 * rng.normal(), 0.0, 1.0))
+        return self.cost_target_scale * float(np.clip(r + 0.1 * rng.normal(), 0.0, 1.0))
 
     def _training_rows(self, seq, rng, cap):
         """Indices to keep when there are more than cap: the most recent half plus a random half of the rest."""
@@ -244,6 +250,10 @@ class Protein:
             Sobol points, so parallel workers passing distinct indices get distinct points.
         rng: a numpy Generator for this suggestion's randomness (default: the instance's).
         """
+        with blas_threads(self.blas_threads):
+            return self._suggest(fixed_cost, index, rng)
+
+    def _suggest(self, fixed_cost, index, rng):
         if index is None:
             index = self.suggestion_count
         self.suggestion_count += 1
@@ -295,16 +305,24 @@ class Protein:
                 moved = top.copy()
                 moved[:, c_idx] -= frac * (moved[:, c_idx] + 1.0)
                 centers.append(moved)
+            for frac in self.cost_expansion:
+                moved = top.copy()
+                moved[:, c_idx] += frac * (1.0 - moved[:, c_idx])
+                centers.append(moved)
         centers = np.concatenate(centers)
 
         n = min(len(centers) * self.suggestions_per_center, self.max_candidates)
         pick = centers[rng.integers(len(centers), size=n)]
         jitter = self.space.scales * self.global_search_scale * rng.uniform(-1.0, 1.0, (n, self.space.dim))
-        candidates = np.clip(pick + jitter, -1.0, 1.0)
+        candidates = self.space.snap(np.clip(pick + jitter, -1.0, 1.0))
         if fixed_x is not None:
             candidates[:, c_idx] = fixed_x
 
-        score_hat = self.score_gp.predict(candidates)
+        if self.ucb > 0:
+            score_hat, score_std = self.score_gp.predict(candidates, return_std=True)
+            score_hat = score_hat + self.ucb * score_std
+        else:
+            score_hat = self.score_gp.predict(candidates)
         cost_hat = self.cost_gp.predict(candidates)
         cost_pred = np.exp(cost_hat * c_span + c_min)
         rating = np.maximum(score_hat, 0.0)

@@ -14,11 +14,12 @@
         return score                                    # final score; cost is the last reported
 
 Where each observation's cost comes from (cost_attr, default 'cost', is a trial user attribute):
-  - report() stores every point as [step, cost, score] in the user attribute curve_attr ('curve')
-    and the latest cost in cost_attr; those are used as they are.
+  - report() stores every point as [step, cost, score] in the user attribute curve_attr ('curve');
+    those are used as they are.
   - Without report(), the points are trial.intermediate_values {step: score}. Their cost is the step
     itself, or, if the trial set cost_attr, the step scaled so the last one costs cost_attr.
-  - A COMPLETE trial adds its final value, at cost cost_attr (or the cost parameter's value).
+  - A COMPLETE trial adds its final value, at cost cost_attr if set, else the cost of the last
+    reported point, else the cost parameter's value.
   - For a curve point the cost parameter (e.g. 'train/total_timesteps') is set to the point's step,
     as if a run had been planned to end there. The curve is thinned to `downsample` points.
   - FAIL trials (and PRUNED ones that reported nothing) are failures: regions Protein avoids.
@@ -26,6 +27,7 @@ Each worker process has its own sampler; they share nothing but the storage, fro
 the finished trials it has not seen yet before every suggestion.
 """
 import math
+import threading
 import warnings
 
 import numpy as np
@@ -41,14 +43,16 @@ from .spaces import SearchSpace
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
-def report(trial, score, cost, step=None, curve_attr="curve", cost_attr="cost"):
-    """Report one learning-curve point of a running optuna trial (score, cost so far, step)."""
+def report(trial, score, cost, step=None, curve_attr="curve"):
+    """Report one learning-curve point of a running optuna trial: its score, the cost spent so far,
+    and the step (the cost parameter's value reached, e.g. agent steps; default: a counter).
+    Stores [step, cost, score] in the user attribute curve_attr and calls trial.report(score, step).
+    """
     curve = list(trial.user_attrs.get(curve_attr, []))
     if step is None:
         step = (curve[-1][0] + 1) if curve else 1
     curve.append([step, float(cost), float(score)])
     trial.set_user_attr(curve_attr, curve)
-    trial.set_user_attr(cost_attr, float(cost))
     trial.report(float(score), int(step))
 
 
@@ -95,14 +99,19 @@ def trial_observations(trial, cost_param=None, cost_attr="cost", curve_attr="cur
     points = trial_curve(trial, cost_param, cost_attr, curve_attr)
     if trial.state == TrialState.COMPLETE:
         final_step = params.get(cost_param) if cost_param else (points[-1][0] if points else None)
-        final_cost = attrs.get(cost_attr, params.get(cost_param))
+        final_cost = attrs.get(cost_attr)
         if final_cost is None:
-            raise ValueError(f"trial {trial.number} has no cost: set the user attribute '{cost_attr}' "
-                             "(protein.report does) or give the sampler a cost_param")
-        if points and final_step is not None and points[-1][0] is not None and points[-1][0] >= final_step:
+            final_cost = points[-1][1] if attrs.get(curve_attr) else params.get(cost_param)
+        if final_cost is None:
+            raise ValueError(f"trial {trial.number} has no cost: report its curve with protein.report, "
+                             f"set the user attribute '{cost_attr}', or give the sampler a cost_param")
+        if points and final_step is not None and points[-1][0] is not None \
+                and points[-1][0] >= final_step * (1 - 1e-3):
             points = points[:-1]
         value = trial.value if trial.value is not None else math.nan
-        points = _thin(points, None if downsample is None else downsample - 1) + [(final_step, final_cost, value)]
+        if downsample is not None:
+            points = _thin(points, downsample - 1) if downsample > 1 else []
+        points = points + [(final_step, final_cost, value)]
     elif trial.state == TrialState.PRUNED:
         if not points:
             return [(params, math.nan, fallback_cost, True)]
@@ -111,6 +120,8 @@ def trial_observations(trial, cost_param=None, cost_attr="cost", curve_attr="cur
         return []
     out = []
     for step, cost, score in points:
+        if cost is not None and cost <= 0:
+            continue  # a point at the very start of a run: nothing spent, nothing to model in log-cost
         p = dict(params)
         if cost_param is not None and step is not None:
             p[cost_param] = step
@@ -143,6 +154,7 @@ class ProteinSampler(BaseSampler):
         self._protein_kwargs = protein_kwargs
         self._protein = None
         self._seen = set()
+        self._lock = threading.RLock()  # optuna's n_jobs > 1 runs trials in threads
         self.last_info = None
 
     @property
@@ -164,6 +176,10 @@ class ProteinSampler(BaseSampler):
 
     def sync(self, study):
         """Observe every finished trial of the study that this sampler has not seen yet."""
+        with self._lock:
+            return self._sync(study)
+
+    def _sync(self, study):
         protein = self._ensure(study)
         new = [t for t in study.get_trials(deepcopy=False, states=FINISHED) if t.number not in self._seen]
         new.sort(key=lambda t: (t.datetime_complete is None, t.datetime_complete or 0, t.number))
@@ -171,8 +187,13 @@ class ProteinSampler(BaseSampler):
             self._seen.add(t.number)
             if any(name not in t.params for name in self.space.names):
                 continue
-            for params, score, cost, fail in trial_observations(t, self.cost_param, self.cost_attr,
-                                                                self.curve_attr, self.downsample):
+            try:
+                observations = trial_observations(t, self.cost_param, self.cost_attr, self.curve_attr,
+                                                  self.downsample)
+            except ValueError as e:
+                warnings.warn(f"ProteinSampler skips trial {t.number}: {e}")
+                continue
+            for params, score, cost, fail in observations:
                 protein.observe(params, score, cost, is_failure=fail)
         return protein
 
@@ -182,14 +203,15 @@ class ProteinSampler(BaseSampler):
     def sample_relative(self, study, trial, search_space):
         if not search_space:
             return {}
-        protein = self.sync(study)
         rng = np.random.default_rng([self._seed, trial.number])
-        try:
-            flat, info = protein.suggest(index=trial.number, rng=rng)
-        except (np.linalg.LinAlgError, ValueError, FloatingPointError) as e:
-            warnings.warn(f"Protein could not suggest for trial {trial.number} ({e}); sampling at random")
-            return {}
-        self.last_info = info
+        with self._lock:
+            protein = self._sync(study)
+            try:
+                flat, info = protein.suggest(index=trial.number, rng=rng)
+            except (np.linalg.LinAlgError, ValueError, FloatingPointError) as e:
+                warnings.warn(f"Protein could not suggest for trial {trial.number} ({e}); sampling at random")
+                return {}
+            self.last_info = info
         return {name: flat[name] for name in search_space if name in flat}
 
     def sample_independent(self, study, trial, param_name, param_distribution):
@@ -219,6 +241,7 @@ class ProteinPruner(BasePruner):
                                     min_cost=early_stop_min_cost, prune_pareto=prune_pareto)
         self._seen = set()
         self._costs, self._scores = [], []
+        self._lock = threading.Lock()
 
     def _sign(self, study):
         return 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
@@ -228,8 +251,12 @@ class ProteinPruner(BasePruner):
         new = [t for t in study.get_trials(deepcopy=False, states=FINISHED) if t.number not in self._seen]
         for t in new:
             self._seen.add(t.number)
-            for _, score, cost, fail in trial_observations(t, self.cost_param, self.cost_attr,
-                                                           self.curve_attr, self.downsample):
+            try:
+                observations = trial_observations(t, self.cost_param, self.cost_attr, self.curve_attr,
+                                                  self.downsample)
+            except ValueError:
+                continue
+            for _, score, cost, fail in observations:
                 if not fail:
                     self._costs.append(cost)
                     self._scores.append(sign * score)
@@ -245,7 +272,9 @@ class ProteinPruner(BasePruner):
             return True
         cost = points[-1][1]
         if self.sampler is not None:
-            return self.sampler.sync(study).should_stop(cost, scores)
-        self._sync(study)
-        sign = self._sign(study)
-        return self.early_stop.should_stop(cost, [sign * s for s in scores])
+            with self.sampler._lock:
+                return self.sampler._sync(study).should_stop(cost, scores)
+        with self._lock:
+            self._sync(study)
+            sign = self._sign(study)
+            return self.early_stop.should_stop(cost, [sign * s for s in scores])

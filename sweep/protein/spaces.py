@@ -262,6 +262,22 @@ class SearchSpace:
             raise ValueError(f"expected a vector of {self.dim} numbers, got shape {x.shape}")
         return {p.name: p.unnormalize(v) for p, v in zip(self.params, x)}
 
+    def snap(self, X):
+        """Move each row of X (normalised) onto the values the parameters can take: int_uniform and
+        uniform_pow2 columns land on their grid, so a model sees the run that will really happen."""
+        X = np.array(X, dtype=np.float64, copy=True)
+        for j, p in enumerate(self.params):
+            if p.distribution in ("int_uniform", "uniform_pow2"):
+                col = np.clip(X[:, j], -1.0, 1.0)
+                t = p._t_min + (col + 1.0) * 0.5 * (p._t_max - p._t_min)
+                if p.distribution == "uniform_pow2":
+                    t = np.clip(np.round(t), *p._exponents)
+                    value = np.exp2(t)
+                else:
+                    value = np.clip(np.round(t), p.min, p.max)
+                X[:, j] = p.normalize(value)
+        return X
+
     def optuna_distributions(self):
         return {p.name: p.optuna_distribution() for p in self.params}
 
