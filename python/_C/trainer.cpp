@@ -37,7 +37,8 @@ struct PyAllReduce {
         try {
             size_t shape[1] = {(size_t)n};
             nb::ndarray<nb::numpy, float, nb::ndim<1>> view(data, 1, shape, nb::handle());
-            self->fn(view);
+            // rv_policy::reference: a view of the trainer's gradients, not a copy
+            self->fn(nb::cast(view, nb::rv_policy::reference));
             return 0;
         } catch (const std::exception& e) {
             self->error = e.what();
@@ -262,6 +263,8 @@ void bind_trainer(nb::module_& m) {
         return nb::bytes(id, sizeof(id));
     }, "A fresh NCCL unique id (rank 0 makes it and shares it with the other ranks)");
     m.attr("trainer_cuda") = puffer_has_cuda() != 0;
+    m.def("cuda_device_count", &puffer_cuda_device_count,
+          "GPUs the CUDA trainer can use (0 without the CUDA build or without a GPU)");
     m.def("trainer_config_keys", []() {
         nb::list keys;
         for (const char* const* k = puffer_config_keys(); *k; k++) keys.append(nb::str(*k));

@@ -31,23 +31,27 @@ class PolicyAgent:
         import torch
         from .models import make_policy
         config = {**config, "policy": {**config["policy"], **header.get("policy", {})}}
-        config.setdefault("torch", {})["network"] = header.get("network", config["torch"].get("network", "MinGRU"))
+        config["torch"] = {**config.get("torch", {}), "network": header.get("network", "MinGRU")}
         self.torch = torch
-        self.policy = make_policy(config, vec.obs_size, vec.act_sizes)
-        self.policy.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()})
+        self.policy = make_policy(vec.obs_size, vec.act_sizes, config)
+        try:
+            self.policy.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()})
+        except RuntimeError as e:
+            raise checkpoint.CheckpointError(f"checkpoint does not fit the {vec.name} policy: {e}") from None
         self.policy.eval()
         self.state = self.policy.initial_state(vec.num_agents)
+        self.generator = torch.Generator().manual_seed(int(config["seed"]))
         self.vec = vec
 
     def act(self, obs):
         torch = self.torch
+        from .models import sample_actions
         with torch.no_grad():
-            x = torch.from_numpy(np.asarray(obs, dtype=np.float32))
-            out, _, self.state = self.policy.forward_step(x, self.state)
-            actions = self.policy.sample(out)[0]
-        done = (self.vec.terminals > 0) | (self.vec.truncations > 0)
-        if done.any():
-            self.state = self.policy.reset_state(self.state, torch.from_numpy(done))
+            done = torch.from_numpy(np.maximum(self.vec.terminals, self.vec.truncations).astype(np.float32))
+            self.state = self.state * (1.0 - done.view(1, -1, 1))  # new episode: fresh memory
+            x = torch.from_numpy(np.asarray(obs))
+            logits, _, self.state = self.policy.forward_step(x, self.state)
+            actions, _ = sample_actions(logits, self.policy.logstd, self.vec.act_sizes, self.generator)
         return actions.float().reshape(self.vec.num_agents, -1).numpy()
 
 
@@ -57,6 +61,11 @@ def evaluate(config, options, out=print):
     gif_path = options.get("gif_path")
     if gif_path and frames == 0:
         frames = 100
+    if gif_path:
+        try:
+            import PIL  # noqa: F401
+        except ImportError:
+            raise RuntimeError("--gif-path needs Pillow: pip install pillow") from None
     display = has_display()
     if not display and frames == 0:
         out(f"puffer eval {env_name}: no display found (DISPLAY is not set), so no window can open. "

@@ -51,28 +51,45 @@ def log_g(k):
     return torch.where(k >= 0, torch.log(F.relu(k) + 0.5), -F.softplus(-k))
 
 
-def log_space_scan(log_a, log_b, log_h0):
-    """h_t = a_t h_{t-1} + b_t along dim 1, in log space. log_a, log_b: (B, T, H); log_h0: (B, H).
+class LogSpaceScan(torch.autograd.Function):
+    """log h_t = logaddexp(log a_t + log h_{t-1}, log b_t), i.e. h_t = a_t h_{t-1} + b_t in log space.
 
-    The reference scan (5.3) writes this as A = cumsum(log a), log h = A + logcumsumexp(log b - A).
-    That cannot cut the state at an episode reset: log a_t = -inf there makes A = -inf from then on
-    and A_t - A_i = -inf - -inf = NaN. So we run the same recurrence as a Hillis-Steele scan over the
-    associative pairs (log a, log b), composed as (a1, b1) then (a2, b2) = (a1 a2, a2 b1 + b2):
-    log2(T) doubling steps, all additions and logaddexps, never a subtraction of two -infs, so
-    log a_t = -inf at a reset simply drops everything before t. Exact, and no slower than the
-    cumsum form on CPU.
+    log_a, log_b: (B, T, H); log_h0: (B, H). Returns log h: (B, T, H).
+
+    This is the reference's training scan (5.3) the way its kernel runs it: a walk over t, parallel
+    over B*H, in log space. The reference keeps offsets, h_t = exp(A_t + s_t) with A = cumsum(log a)
+    and s_t = logaddexp(s_{t-1}, log b_t - A_t); we carry log h_t = A_t + s_t directly, which is the
+    same sum without the offsets. That matters for per-episode resets: log a_t = -inf at a reset cuts
+    the carried state exactly, whereas A = -inf would make log b_i - A_i = -inf - -inf = NaN (and the
+    torch.logcumsumexp form, A + logcumsumexp(log b - A), also loses ~1e-4 to cancellation in fp32).
+    The backward is written out so it costs two vectorised passes and one walk back over t:
+        w_t = exp(log a_t + log h_{t-1} - log h_t)    share of h_t carried over from h_{t-1}
+        G_t = dL/dlog h_t + w_{t+1} G_{t+1}            gradient reaching log h_t, walking t backwards
+        dlog a_t = w_t G_t,   dlog b_t = (1 - w_t) G_t,   dlog h0 = w_0 G_0
     """
-    T = log_a.shape[1]
-    shift = 1
-    while shift < T:
-        # Element t absorbs element t - shift; the first `shift` elements absorb the identity (a=1, b=0).
-        prev_a = F.pad(log_a[:, :-shift], (0, 0, shift, 0), value=0.0)
-        prev_b = F.pad(log_b[:, :-shift], (0, 0, shift, 0), value=-math.inf)
-        log_b = torch.logaddexp(log_b, log_a + prev_b)
-        log_a = log_a + prev_a
-        shift *= 2
-    # log_a is now log(prod_{i<=t} a_i): how much of the initial state survives to t.
-    return torch.logaddexp(log_b, log_a + log_h0.unsqueeze(1))
+
+    @staticmethod
+    def forward(ctx, log_a, log_b, log_h0):
+        log_h = torch.empty_like(log_b)
+        prev = log_h0
+        for t in range(log_b.shape[1]):
+            prev = torch.logaddexp(log_a[:, t] + prev, log_b[:, t])
+            log_h[:, t] = prev
+        ctx.save_for_backward(log_a, log_h0, log_h)
+        return log_h
+
+    @staticmethod
+    def backward(ctx, grad_log_h):
+        log_a, log_h0, log_h = ctx.saved_tensors
+        log_h_prev = torch.cat([log_h0.unsqueeze(1), log_h[:, :-1]], dim=1)
+        w = torch.exp(log_a + log_h_prev - log_h)   # 0 at resets and where h_{t-1} = 0
+        G = torch.empty_like(grad_log_h)
+        carried = torch.zeros_like(grad_log_h[:, 0])
+        for t in range(grad_log_h.shape[1] - 1, -1, -1):
+            G[:, t] = grad_log_h[:, t] + carried
+            carried = G[:, t] * w[:, t]
+        d_log_a = G * w
+        return d_log_a, G - d_log_a, carried
 
 
 def mingru_sequence(x, h0, weight, resets):
@@ -82,7 +99,7 @@ def mingru_sequence(x, h0, weight, resets):
     log_a = log_a.masked_fill(resets.unsqueeze(-1), -math.inf)  # cut the carried state
     log_b = -F.softplus(-z) + log_g(k)                # log(sigmoid(z) g(k))
     log_h0 = torch.log(h0.clamp_min(0))               # zero state -> -inf, handled by logaddexp
-    h = torch.exp(log_space_scan(log_a, log_b, log_h0))
+    h = torch.exp(LogSpaceScan.apply(log_a, log_b, log_h0))
     y = torch.lerp(x, h, torch.sigmoid(p))
     return y, h[:, -1]
 
@@ -125,6 +142,23 @@ class PufferNet(nn.Module):
         rows, cols = {'MinGRU': (3 * H, H), 'MLP': (H, H), 'LSTM': (4 * H, 2 * H)}[network]
         self.layers = nn.ParameterList(
             [nn.Parameter(uniform_(torch.empty(rows, cols), 1 / math.sqrt(H), gen)) for _ in range(L)])
+
+    # the native checkpoint: every parameter as fp32, flattened, in registration order ------------------
+    def flat_weights(self):
+        return torch.cat([p.detach().float().flatten().cpu() for p in self.parameters()])
+
+    def load_flat_weights(self, flat):
+        flat = torch.as_tensor(flat, dtype=torch.float32).flatten()
+        total = sum(p.numel() for p in self.parameters())
+        if flat.numel() != total:
+            raise ValueError(f"checkpoint holds {flat.numel()} weights, this policy has {total} "
+                             f"(obs {self.obs_size}, actions {self.act_sizes}, hidden {self.hidden_size}, "
+                             f"layers {self.num_layers}, network {self.network})")
+        offset = 0
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(flat[offset:offset + p.numel()].view_as(p))
+                offset += p.numel()
 
     # state ---------------------------------------------------------------------------------------
     def initial_state(self, batch, device=None):

@@ -9,6 +9,8 @@ config['rank'] / config['world_size'] (set by train.py). On CUDA the ranks share
 id (config['nccl_id'], or made by rank 0 and broadcast through torch.distributed); on the CPU the
 gradients are averaged through torch.distributed (gloo) by a callback.
 """
+import os
+
 import numpy as np
 
 from . import _C
@@ -30,6 +32,13 @@ def has_native_trainer():
 
 def has_cuda_trainer():
     return has_native_trainer() and bool(getattr(_C, "trainer_cuda", False))
+
+
+def default_device():
+    """'cuda' when this build has the CUDA trainer and a GPU is visible, else 'cpu'."""
+    if has_cuda_trainer() and _C.cuda_device_count() > 0:
+        return "cuda"
+    return "cpu"
 
 
 def native_config(config):
@@ -107,6 +116,8 @@ class NativeTrainer:
                 "native trainer runs on the CPU only: use --torch.device cpu")
         if device not in ("cpu",) and not device.startswith("cuda"):
             raise ValueError(f"device must be cpu or cuda, got {device!r}")
+        if device == "cuda" and "LOCAL_RANK" in os.environ:   # torchrun: one GPU per process
+            device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
         self.config = config
         self.vec = vec
         self.device = device

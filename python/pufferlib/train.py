@@ -53,9 +53,35 @@ def backend_class(name):
             from .torch_trainer import TorchTrainer
         except ImportError as e:
             raise RuntimeError(f"the torch backend needs PyTorch: pip install 'pufferlib[torch]' ({e})") from None
-        return TorchTrainer
+        return _torch_backend(TorchTrainer)
     from .native_trainer import NativeTrainer
     return NativeTrainer
+
+
+def _torch_backend(TorchTrainer):
+    import torch
+
+    class TorchBackend(TorchTrainer):
+        """TorchTrainer plus the checkpoint side of the backend interface."""
+
+        @property
+        def num_params(self):
+            return sum(p.numel() for p in self.policy.parameters())
+
+        def weights(self):
+            return {k: v.detach().float().cpu().numpy() for k, v in self.policy.state_dict().items()}
+
+        def load_weights(self, tensors):
+            state = self.policy.state_dict()
+            missing = sorted(set(state) - set(tensors))
+            if missing:
+                raise KeyError(f"missing tensors {missing}")
+            for k, v in state.items():
+                if tuple(tensors[k].shape) != tuple(v.shape):
+                    raise ValueError(f"tensor {k} has shape {tuple(tensors[k].shape)}, the policy needs {tuple(v.shape)}")
+            self.policy.load_state_dict({k: torch.from_numpy(tensors[k]).to(v.dtype) for k, v in state.items()})
+
+    return TorchBackend
 
 
 def pick_device(config, backend):
@@ -149,8 +175,7 @@ def train(config, options, on_epoch=None, verbose=True):
     backend, reason = choose_backend(options.get("backend", "auto"))
     Backend = backend_class(backend)
     device = pick_device(config, backend)
-    config = json.loads(json.dumps(config))  # private copy
-    config["train"]["total_timesteps"] = int(config["train"]["total_timesteps"]) // world
+    config = json.loads(json.dumps(config))  # private copy; backends split total_timesteps by rank
     config["rank"], config["world_size"] = rank, world
     run_id = options.get("run_id") or new_run_id(options.get("tag"))
     run = RunDir(config["data_dir"], config["env_name"], run_id, write=(rank == 0))
@@ -170,7 +195,7 @@ def train(config, options, on_epoch=None, verbose=True):
             print(f"PufferLib: loaded weights from {path}", flush=True)
 
     wandb_run = start_wandb(config, options, run_id) if options.get("wandb") and rank == 0 else None
-    dash = Dashboard(config["env_name"], trainer.num_params, config["train"]["total_timesteps"] * world,
+    dash = Dashboard(config["env_name"], trainer.num_params, config["train"]["total_timesteps"],
                      backend, device, quiet=options.get("quiet") or not verbose) if rank == 0 else None
     start = last_time = time.time()
     last_steps = 0
