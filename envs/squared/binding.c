@@ -2,11 +2,17 @@
 #include "squared.h"
 
 #define Env Squared
-#define ENV_NAME "squared"
 #define OBS_SIZE 121               // observation length per agent (size 11 -> 121 cells)
 #define OBS_DTYPE PUFFER_OBS_U8    // must match the type of Squared.observations
+#ifdef SQUARED_CONTINUOUS          // set by binding_continuous.c, which includes this file
+#define ENV_NAME "squared_continuous"
+#define NUM_ATNS 2                 // two continuous dims (row, column): 1 marks continuous
+#define ACT_SIZES {1, 1}
+#else
+#define ENV_NAME "squared"
 #define NUM_ATNS 1                 // one action head...
 #define ACT_SIZES {5}              // ...with 5 discrete options (use 1 for a continuous dim)
+#endif
 
 #include "vecenv.h"
 
