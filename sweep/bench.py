@@ -1,16 +1,18 @@
 """Protein vs optuna's TPE vs random search on synthetic cost-aware problems, and suggest() timings.
 
-    PYTHONPATH=sweep python sweep/bench.py                 # default: 3 problems x 5 seeds x 60 trials
-    PYTHONPATH=sweep python sweep/bench.py --full          # 3 shapes x {2, 5, 10} params x 5 seeds x 100 trials
+    PYTHONPATH=sweep python sweep/bench.py                 # 3 problems x 5 seeds x 100 trials (~5 min)
+    PYTHONPATH=sweep python sweep/bench.py --methods protein protein-ref tpe   # with the reference's search
+    PYTHONPATH=sweep python sweep/bench.py --full          # 3 shapes x {2, 5, 10} params, same budget
     PYTHONPATH=sweep python sweep/bench.py --timing-only
 
-A problem: a cost parameter `steps` (log_normal, 1e3..1e5) and d other parameters, one of them a
+A problem: a cost parameter `steps` (log_normal, 1e3..3e4) and d other parameters, one of them a
 power-of-two `width` that also makes runs dearer. A run's score after s steps is
 
     score(s, x) = F(s / s_max) * exp(-sum_i w_i (x_i - x*_i)^2) + N(0, 0.01^2)
 
-with x in normalised coordinates, w_i ~ U(0.5, 2), the optimum x* ~ U(-0.5, 0.5)^d drawn per seed
-(the first parameter's optimum drifts with s, as a learning rate's does), and F one of
+with x in normalised coordinates, w_i ~ U(0.5, 2) min(1, 4 / d), the optimum x* ~ U(-0.5, 0.5)^d
+drawn per seed and moved onto the grid of the discrete parameters (the first parameter, a learning
+rate, is continuous and its optimum drifts with s by up to 0.2), and F one of
     linear      F(u) = u
     log         F(u) = 0.2 + 0.8 log(s / s_min) / log(s_max / s_min)      (0.2 at s_min, 1 at s_max)
     saturating  F(u) = 1 - exp(-8 u)
@@ -18,8 +20,10 @@ cost = s * (0.5 + width / 512). Every run reports 10 evenly spaced curve points 
 use them; TPE and random use only the final value). The best achievable score is F(1) = 1 (noise
 free); a run "reaches" 90% / 99% when its noise-free final score does. Reported per method: the
 median over seeds of the runs needed (">N" when most seeds never got there within the budget, with
-the number of seeds that did), and the median cost spent until then in units of one run of maximum
-cost (s_max steps at width 512).
+the number of seeds that did), the median cost spent until then in units of one run of maximum
+cost (s_max steps at width 512), and, at the end of the budget, the mean best score and mean cost.
+Methods: protein (defaults), protein+prune (with ProteinPruner), protein-ref (the reference's search
+constants), tpe (optuna's TPESampler, defaults), random.
 """
 import argparse
 import math
@@ -65,8 +69,12 @@ class Problem:
         self.space = protein.SearchSpace(spec)
         rng = np.random.default_rng([seed, dim, len(shape)])
         self.others = [n for n in self.space.names if n != "train/steps"]
-        self.opt = rng.uniform(-0.5, 0.5, len(self.others))
-        self.w = rng.uniform(0.5, 2.0, len(self.others))
+        # the optimum lies on the grid of the discrete parameters, so a score of 1 can be reached
+        opt = np.zeros(self.space.dim)
+        opt[[self.space.names.index(n) for n in self.others]] = rng.uniform(-0.5, 0.5, len(self.others))
+        opt = self.space.snap(opt[None])[0]
+        self.opt = opt[[self.space.names.index(n) for n in self.others]]
+        self.w = rng.uniform(0.5, 2.0, len(self.others)) * min(1.0, 4.0 / dim)
         self.noise = np.random.default_rng([seed, 7])
         self.max_cost = S_MAX * (0.5 + 512 / 512)
 
@@ -81,8 +89,8 @@ class Problem:
         return steps * (0.5 + params["policy/width"] / 512)
 
 
-# The reference's constants: no expensive copies of the top points, cost targets up to 1.1.
-PROTEIN_KWARGS = {"protein-ref": dict(cost_expansion=(), cost_target_scale=1.1)}
+# The reference's search: no dearer copies of the top points, cost targets up to 1.1, GP mean only.
+PROTEIN_KWARGS = {"protein-ref": dict(cost_expansion=(), cost_target_scale=1.1, ucb=0.0)}
 
 
 def run_study(problem, method, trials, seed):
@@ -140,7 +148,7 @@ def summarise(values, budget):
 
 def bench(args):
     problems = [(shape, dim) for shape in args.shapes for dim in args.dims] if args.full else \
-        [("linear", 3), ("log", 5), ("saturating", 10)]
+        [("linear", 2), ("log", 5), ("saturating", 10)]
     methods = args.methods
     rows = []
     t_start = time.perf_counter()
@@ -148,6 +156,7 @@ def bench(args):
         for method in methods:
             found = {0.9: [], 0.99: []}
             cost = {0.9: [], 0.99: []}
+            final_best, final_cost = [], []
             t0 = time.perf_counter()
             for seed in range(args.seeds):
                 problem = Problem(shape, dim, seed)
@@ -156,19 +165,25 @@ def bench(args):
                     n, c = runs_to_reach(res, level, problem.max_cost)
                     found[level].append(n)
                     cost[level].append(c)
+                final_best.append(max(r[0] for r in res))
+                final_cost.append(sum(r[1] for r in res) / problem.max_cost)
             elapsed = time.perf_counter() - t0
             cells = []
             for level in (0.9, 0.99):
                 n, k = summarise(found[level], args.trials)
                 c, _ = summarise(cost[level], args.trials)
-                cells.append(f"{n:>5d} ({k}/{args.seeds})" if n is not None else f">{args.trials:<4d} ({k}/{args.seeds})")
+                runs = f"{n:>5d}" if n is not None else f">{args.trials:<4d}"
+                cells.append(f"{runs} ({k}/{args.seeds})")
                 cells.append(f"{c:7.1f}" if c is not None else "      -")
+            cells += [f"{np.mean(final_best):.3f}", f"{np.mean(final_cost):6.1f}"]
             rows.append((f"{shape} d={dim}", method, *cells, f"{elapsed:6.1f}s"))
             print(" | ".join(rows[-1]), flush=True)
-    head = ("problem", "method", "runs to 90%", "cost", "runs to 99%", "cost", "time")
+    head = ("problem", "method", "runs to 90%", "cost", "runs to 99%", "cost",
+            f"best in {args.trials}", f"cost of {args.trials}", "time")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     print(f"\n{args.seeds} seeds, {args.trials} trials each; runs = median trial index reaching the level "
-          f"(seeds that reached it); cost = median spend until then, in max-cost runs")
+          f"(seeds that reached it); cost = median spend until then, in max-cost runs; best in / cost of "
+          f"{args.trials}: mean over seeds of the best noise-free score found and of the total cost")
     print("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in rows:
@@ -243,18 +258,16 @@ def timing(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--trials", type=int, default=60)
-    parser.add_argument("--full", action="store_true", help="every shape x every --dims, 100 trials")
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--full", action="store_true", help="every shape x every --dims")
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--dims", nargs="+", type=int, default=[2, 5, 10])
-    parser.add_argument("--methods", nargs="+", default=["protein", "protein-ref", "tpe", "random"],
+    parser.add_argument("--methods", nargs="+", default=["protein", "protein+prune", "tpe", "random"],
                         choices=["protein", "protein-ref", "protein+prune", "tpe", "random"])
     parser.add_argument("--timing-only", action="store_true")
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--timing-obs", nargs="+", type=int, default=[200, 1000])
     args = parser.parse_args()
-    if args.full and args.trials == 60:
-        args.trials = 100
     if not args.timing_only:
         bench(args)
     if not args.no_timing:

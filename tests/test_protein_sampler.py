@@ -86,7 +86,11 @@ def test_minimize_failures_and_foreign_params():
     states = [t.state for t in study.trials]
     assert TrialState.FAIL in states and states.count(TrialState.COMPLETE) >= 10
     assert sampler.protein.goal == "minimize"
+    sampler.sync(study)  # the last trial finished after the last suggestion
     assert sampler.protein.best()[1] == pytest.approx(study.best_value)
+    failures = [o for t in study.trials if t.state == TrialState.FAIL
+                for o in protein.trial_observations(t, "train/total_timesteps")]
+    assert failures and all(o[3] and math.isnan(o[2]) for o in failures)  # no measured cost: NaN
 
 
 def test_observations_from_a_trial():
@@ -155,21 +159,21 @@ def test_standalone_pruner_with_another_sampler():
 def test_sqlite_storage_resume(tmp_path):
     url = f"sqlite:///{tmp_path / 'sweep.db'}"
     study = optuna.create_study(study_name="s", storage=url, direction="maximize",
-                                sampler=ProteinSampler(SPEC, seed=3))
-    study.optimize(objective, n_trials=8)
+                                sampler=ProteinSampler(SPEC, seed=3, num_random_samples=4))
+    study.optimize(objective, n_trials=5)
     # a new process would do this: load the study with a fresh sampler, which reads the history
-    sampler = ProteinSampler(SPEC, seed=3)
+    sampler = ProteinSampler(SPEC, seed=3, num_random_samples=4)
     again = optuna.load_study(study_name="s", storage=url, sampler=sampler, pruner=ProteinPruner(sampler))
-    again.optimize(objective, n_trials=6)
-    assert len(again.trials) == 14
-    assert sampler.last_info["phase"] == "gp"
-    assert sampler.protein.num_observations >= 8
+    again.optimize(objective, n_trials=3)
+    assert len(again.trials) == 8
+    assert sampler.last_info["phase"] == "gp" and sampler.last_info["index"] == 7
+    assert sampler.protein.num_observations >= 7
 
 
 def _worker(url, n_trials):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-    sampler = ProteinSampler(SPEC, seed=4)
+    sampler = ProteinSampler(SPEC, seed=4, num_random_samples=4)
     study = optuna.load_study(study_name="par", storage=storage, sampler=sampler, pruner=ProteinPruner(sampler))
     study.optimize(objective, n_trials=n_trials)
 
@@ -178,7 +182,7 @@ def test_two_processes_share_a_sqlite_study(tmp_path):
     url = f"sqlite:///{tmp_path / 'par.db'}"
     optuna.create_study(study_name="par", storage=url, direction="maximize")
     ctx = multiprocessing.get_context("spawn")
-    workers = [ctx.Process(target=_worker, args=(url, 8)) for _ in range(2)]
+    workers = [ctx.Process(target=_worker, args=(url, 6)) for _ in range(2)]
     for w in workers:
         w.start()
     for w in workers:
@@ -186,8 +190,18 @@ def test_two_processes_share_a_sqlite_study(tmp_path):
     assert all(w.exitcode == 0 for w in workers)
     study = optuna.load_study(study_name="par", storage=url)
     trials = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
-    assert len(trials) == 16
-    assert sorted(t.number for t in study.trials) == list(range(16))
+    assert len(trials) == 12
+    assert sorted(t.number for t in study.trials) == list(range(12))
     # same seed in both workers, yet no two trials got the same params
     keys = {tuple(sorted(t.params.items())) for t in trials}
-    assert len(keys) == 16
+    assert len(keys) == 12
+
+
+def test_pruner_settings_reach_the_samplers_protein():
+    sampler = ProteinSampler(SPEC, seed=5)
+    ProteinPruner(sampler, early_stop_quantile=0.2, early_stop_min_obs=12)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=1)
+    assert sampler.protein.early_stop.quantile == 0.2 and sampler.protein.early_stop.min_obs == 12
+    with pytest.raises(ValueError, match="before the study starts"):
+        ProteinPruner(sampler, early_stop_quantile=0.4)

@@ -120,7 +120,8 @@ def test_sections_settings_and_cost_param():
 
 
 def test_optuna_distributions_hold_every_value():
-    space = SearchSpace({"x": {name: {"distribution": d, "min": lo, "max": hi} for name, (d, lo, hi) in SPECS.items()}})
+    spec = {name: {"distribution": d, "min": lo, "max": hi} for name, (d, lo, hi) in SPECS.items()}
+    space = SearchSpace({"x": spec})
     dists = space.optuna_distributions()
     rng = np.random.default_rng(1)
     for _ in range(100):

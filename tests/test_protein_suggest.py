@@ -112,7 +112,8 @@ def curves_protein(goal="maximize"):
     rng = np.random.default_rng(5)
     for a, lr in zip(rng.uniform(0.5, 1.5, 50), rng.uniform(1e-4, 1e-2, 50)):
         for cost in (20.0, 50.0, 100.0, 300.0, 1000.0):
-            p.observe({"train/steps": cost * 100, "train/lr": lr, "policy/width": 64}, sign * a * math.log(cost), cost)
+            params = {"train/steps": cost * 100, "train/lr": lr, "policy/width": 64}
+            p.observe(params, sign * a * math.log(cost), cost)
     return p
 
 
@@ -157,3 +158,16 @@ def test_quantile_line_fit():
     assert b == pytest.approx(2.0, abs=0.1) and a == pytest.approx(1.0 - 0.524, abs=0.15)
     a, b = protein.early_stop.fit_quantile_line(x, -x + rng.normal(size=2000), 0.5)
     assert b == 0.0  # B >= 0
+
+
+def test_from_config_reads_the_sweep_settings():
+    cfg = dict(SPEC, goal="minimize", max_suggestion_cost=123.0, early_stop_quantile=0.2,
+               metric_distribution="percentile", prune_pareto=False, sweep_only="lr")
+    p = Protein.from_config(cfg, seed=0)
+    assert p.goal == "minimize" and p.max_suggestion_cost == 123.0 and not p.prune_pareto
+    assert p.early_stop.quantile == 0.2 and p.metric_distribution == "percentile"
+    assert p.space.names == ["train/steps", "train/lr"]
+    sampler = protein.ProteinSampler.from_config(cfg, seed=0)
+    assert sampler.space.names == ["train/steps", "train/lr"]
+    with pytest.raises(ValueError, match="goal"):
+        Protein(SPEC, goal="up")

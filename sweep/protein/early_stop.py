@@ -7,8 +7,10 @@ From every observed (cost, score) point (all runs, all curve points) fit a low q
 For a fixed B the best A is the q-quantile of score - B log(cost), and the loss left is convex in
 B, so the fit is a bounded 1-d minimisation (exact, no start point to choose).
 
-threshold(cost), with U = the cost of the most expensive point of the pruned Pareto front (grown by
-1% per update while the front reaches further):
+threshold(cost), with U = the cost of the most expensive point of the pruned Pareto front (the
+largest seen; the reference lets U grow by only 1% per update, growth=1.01, which together with the
+1.2 U rule below stopped nearly every run that reached beyond the front, so a sweep with early
+stopping could hardly make its runs dearer):
     -inf               before min_obs points, or while cost < 0.3 U + min_cost (too early to judge)
     0.9 best score     when cost > 1.2 U (a run that costs more than any useful one must be near the best)
     A + B log(cost)    otherwise
@@ -54,7 +56,7 @@ class EarlyStop:
     """The quantile-line early-stopping rule. update() with all observations, then should_stop()."""
 
     def __init__(self, quantile=0.3, min_obs=30, window=30, min_cost=0.0, prune_pareto=True,
-                 start_fraction=0.3, late_factor=1.2, late_fraction=0.9, growth=1.01):
+                 start_fraction=0.3, late_factor=1.2, late_fraction=0.9, growth=None):
         if not 0.0 < quantile < 1.0:
             raise ValueError(f"early_stop_quantile must be in (0, 1), got {quantile}")
         self.quantile = quantile
@@ -85,7 +87,8 @@ class EarlyStop:
         if self.upper_cost is None:
             self.upper_cost = front_cost
         elif self.upper_cost < front_cost:
-            self.upper_cost *= self.growth
+            # The reference grows it by 1% per update; None follows the front at once.
+            self.upper_cost = front_cost if self.growth is None else self.upper_cost * self.growth
         self.best_score = float(np.max(scores))
         if len(costs) >= self.min_obs:
             self.line = fit_quantile_line(np.log(costs), scores, self.quantile)

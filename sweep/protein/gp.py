@@ -29,6 +29,8 @@ from scipy.linalg import cho_solve, solve_triangular
 from scipy.linalg.lapack import dpotrf, dpotri
 from scipy.optimize import minimize
 
+from .blas import blas_threads
+
 SQRT3 = math.sqrt(3.0)
 JITTER = 1e-8
 LOG_2PI = math.log(2.0 * math.pi)
@@ -59,8 +61,10 @@ def _matern(r):
 class GP:
     """Exact GP regressor. fit(X, y), then predict(Xs) -> mean (and std)."""
 
-    def __init__(self, noise_prior=(math.log(0.01), 0.5), fit_iters=50, refit_iters=4, cold_obs=128):
+    def __init__(self, noise_prior=(math.log(0.01), 0.5), fit_iters=50, refit_iters=4, cold_obs=128,
+                 blas_threads=1):
         self.noise_prior = noise_prior
+        self.blas_threads = blas_threads  # see blas.py
         self.cold_obs = cold_obs
         self.fit_iters = fit_iters
         self.refit_iters = refit_iters
@@ -134,6 +138,10 @@ class GP:
         hyper_rows: fit the hyperparameters on these rows only (a subsample keeps large fits fast);
         the posterior still conditions on every row.
         """
+        with blas_threads(self.blas_threads):
+            return self._fit(X, y, iters, hyper_rows)
+
+    def _fit(self, X, y, iters, hyper_rows):
         X = np.ascontiguousarray(X, dtype=np.float64)
         y = np.ascontiguousarray(y, dtype=np.float64)
         if X.ndim != 2 or y.shape != (X.shape[0],) or X.shape[0] == 0:
@@ -184,6 +192,10 @@ class GP:
 
     def predict(self, Xs, return_std=False, batch=1024):
         """Posterior mean (and standard deviation of f, without noise) at the rows of Xs."""
+        with blas_threads(self.blas_threads):
+            return self._predict(Xs, return_std, batch)
+
+    def _predict(self, Xs, return_std, batch):
         Xs = np.atleast_2d(np.asarray(Xs, dtype=np.float64))
         # The linear part of the mean is a dot product: (Xs a) X' alpha = Xs (a * X' alpha).
         linear = self._a * (self._X.T @ self._alpha)

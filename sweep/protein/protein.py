@@ -12,19 +12,28 @@ suggest():
   2. Then two GPs (gp.py) are fitted on all observations: one on the score (normalised to [0, 1]
      by the observed range), one on log(cost) (normalised by its minimum and 97th percentile).
   3. Centers: the points of the Pareto front (pareto.py, expensive tail pruned), plus, for each of
-     the top-5 scores, two copies whose cost coordinate moves 1/2 and 1/3 of the way to the cheap end.
-  4. Candidates: 256 per center, each a center plus scale * U(-1, 1) per dimension, clipped.
-  5. Each candidate is rated by its predicted score times 1 - |t - predicted normalised log cost|,
-     where the cost target t = 1.1 clip(r + 0.1 N(0, 1), 0, 1) and r cycles through
+     the top-5 scores, two copies whose cost coordinate moves 1/2 and 1/3 of the way to the cheap
+     end and two that move 1/3 and 1/2 of the way to the dear end (cost_expansion).
+  4. Candidates: 256 per center (at most max_candidates), each a center plus scale * U(-1, 1) per
+     dimension, clipped, discrete parameters snapped onto their grid.
+  5. Each candidate is rated by its optimistic score (GP mean + ucb * GP std, clipped at the
+     observed minimum) times 1 - |t - predicted normalised log cost|, where the cost target
+     t = cost_target_scale * clip(r + 0.1 N(0, 1), 0, 1) and r cycles through
      {0.16, 0.32, 0.48, 0.64, 0.8, 1.0} in shuffled order. Candidates predicted to cost more than
      max_suggestion_cost are excluded. The best rated candidate is suggested.
 
-Differences from the reference (kept small and deliberate): hyperparameters are fitted with L-BFGS
-(warm-started) instead of 50 Adam steps; on more than gp_fit_obs points they are fitted on a
-subsample and the posterior still uses all (up to gp_max_obs) points; predicted scores below the
-observed minimum are clipped to it before the cost factor multiplies them (a negative prediction
-would otherwise prefer candidates far from the target); if no candidate is predicted to fit under
-max_suggestion_cost the cheapest is suggested; early stopping really fires (early_stop.py).
+Differences from the reference, each for a reason shown in sweep/README.md and bench.py:
+  - dearer copies of the top points (cost_expansion) and cost targets up to 1.5 instead of 1.1
+    (cost_target_scale): the reference grows the dearest run by about sqrt(2) per suggestion that
+    aims at the top, so it needs many runs to reach the costs where the best scores are;
+  - the rating adds ucb (1.0) GP standard deviations to the mean: with the mean alone a sweep
+    sometimes never leaves a region its first lucky runs found;
+  - discrete parameters are snapped before rating; the GP's linear kernel has per-input weights and
+    its lengthscales a weak prior (gp.py); hyperparameters are fitted with warm-started L-BFGS
+    (on at most gp_fit_obs points; the posterior uses up to gp_max_obs);
+  - if no candidate is predicted to fit under max_suggestion_cost the cheapest is suggested;
+  - early stopping really fires (early_stop.py).
+Protein(cost_expansion=(), cost_target_scale=1.1, ucb=0.0) behaves like the reference's search.
 """
 import math
 
@@ -53,14 +62,15 @@ class Protein:
                  max_candidates=4096, global_search_scale=1.0, num_keep_top_obs=5, prune_pareto=True,
                  early_stop_quantile=0.3, early_stop_min_obs=30, early_stop_min_cost=0.0,
                  gp_max_obs=750, gp_fit_obs=256, random_cost_center=-0.8, seed=73, sweep_only=None,
-                 cost_expansion=(1.0 / 3.0, 0.5), cost_target_scale=1.5, ucb=0.0, blas_threads=1):
+                 cost_expansion=(1.0 / 3.0, 0.5), cost_target_scale=1.5, ucb=1.0, blas_threads=1):
         if not isinstance(space, SearchSpace) or cost_param is not None or sweep_only:
             space = SearchSpace(space, cost_param=cost_param, only=sweep_only)
         self.space = space
         if goal not in ("maximize", "minimize"):
             raise ValueError(f"goal must be 'maximize' or 'minimize', got {goal!r}")
         if metric_distribution not in ("linear", "percentile", "logit"):
-            raise ValueError(f"metric_distribution must be 'linear' or 'percentile', got {metric_distribution!r}")
+            raise ValueError("metric_distribution must be 'linear' or 'percentile', "
+                             f"got {metric_distribution!r}")
         self.goal = goal
         self.sign = 1.0 if goal == "maximize" else -1.0
         self.metric_distribution = metric_distribution
@@ -223,17 +233,19 @@ class Protein:
             x = rng.uniform(-1.0, 1.0, self.space.dim)
         c = self.space.cost_index
         if c is not None:
-            x[c] = fixed_x if fixed_x is not None else np.clip(self.random_cost_center + 0.1 * rng.normal(), -1, 1)
+            cheap = np.clip(self.random_cost_center + 0.1 * rng.normal(), -1.0, 1.0)
+            x[c] = fixed_x if fixed_x is not None else cheap
         return x
 
     def _cost_target(self, index, rng):
         block, slot = divmod(index, len(COST_TARGETS))
-        order = np.random.default_rng([0 if self.seed is None else int(self.seed), block]).permutation(len(COST_TARGETS))
+        seed = 0 if self.seed is None else int(self.seed)
+        order = np.random.default_rng([seed, block]).permutation(len(COST_TARGETS))
         r = COST_TARGETS[order[slot]]
         return self.cost_target_scale * float(np.clip(r + 0.1 * rng.normal(), 0.0, 1.0))
 
     def _training_rows(self, seq, rng, cap):
-        """Indices to keep when there are more than cap: the most recent half plus a random half of the rest."""
+        """Rows to keep when there are more than cap: the most recent half, plus a random half of the rest."""
         n = len(seq)
         if n <= cap:
             return np.arange(n)
@@ -320,12 +332,12 @@ class Protein:
 
         if self.ucb > 0:
             score_hat, score_std = self.score_gp.predict(candidates, return_std=True)
-            score_hat = score_hat + self.ucb * score_std
+            optimistic = score_hat + self.ucb * score_std
         else:
-            score_hat = self.score_gp.predict(candidates)
+            score_hat = optimistic = self.score_gp.predict(candidates)
         cost_hat = self.cost_gp.predict(candidates)
         cost_pred = np.exp(cost_hat * c_span + c_min)
-        rating = np.maximum(score_hat, 0.0)
+        rating = np.maximum(optimistic, 0.0)
         target = None
         if fixed_x is None:
             target = self._cost_target(index, rng)

@@ -93,10 +93,12 @@ def trial_observations(trial, cost_param=None, cost_attr="cost", curve_attr="cur
     """What a finished trial teaches: a list of (params, score, cost, is_failure)."""
     params = dict(trial.params)
     attrs = trial.user_attrs
-    fallback_cost = attrs.get(cost_attr, params.get(cost_param, math.nan))
+    points = trial_curve(trial, cost_param, cost_attr, curve_attr)
+    # A failure's cost only feeds the cost model; without a measured one it is left out (NaN),
+    # since the cost parameter's value may be in other units (steps, not seconds).
+    fallback_cost = attrs.get(cost_attr, points[-1][1] if points else math.nan)
     if trial.state == TrialState.FAIL:
         return [(params, math.nan, fallback_cost, True)]
-    points = trial_curve(trial, cost_param, cost_attr, curve_attr)
     if trial.state == TrialState.COMPLETE:
         final_step = params.get(cost_param) if cost_param else (points[-1][0] if points else None)
         final_cost = attrs.get(cost_attr)
@@ -156,6 +158,19 @@ class ProteinSampler(BaseSampler):
         self._seen = set()
         self._lock = threading.RLock()  # optuna's n_jobs > 1 runs trials in threads
         self.last_info = None
+
+    @classmethod
+    def from_config(cls, sweep, **overrides):
+        """Build from the [sweep] section: its parameters and the settings Protein uses
+        (max_suggestion_cost, metric_distribution, prune_pareto, early_stop_quantile, sweep_only,
+        downsample). The study's direction, not the 'goal' setting, decides max or min."""
+        kwargs = {}
+        for key in ("max_suggestion_cost", "metric_distribution", "prune_pareto", "early_stop_quantile",
+                    "sweep_only", "downsample"):
+            if sweep.get(key) is not None:
+                kwargs[key] = sweep[key]
+        kwargs.update(overrides)
+        return cls(sweep, **kwargs)
 
     @property
     def protein(self):
@@ -221,24 +236,31 @@ class ProteinSampler(BaseSampler):
 class ProteinPruner(BasePruner):
     """Prunes a trial whose learning curve falls below the fitted score-vs-cost quantile line.
 
-    With a ProteinSampler, the line comes from that sampler's Protein; without one, the pruner
-    reads the study's finished trials itself (so it works with any sampler). A non-finite reported
-    score always prunes.
+    With a ProteinSampler, the line comes from that sampler's Protein (early_stop_* given here are
+    handed to it, if it has not started yet); without one, the pruner reads the study's finished
+    trials itself (so it works with any sampler). A non-finite reported score always prunes.
     """
 
     def __init__(self, sampler=None, *, cost_param=None, cost_attr="cost", curve_attr="curve",
-                 downsample=5, early_stop_quantile=0.3, early_stop_min_obs=30, early_stop_min_cost=0.0,
+                 downsample=5, early_stop_quantile=None, early_stop_min_obs=None, early_stop_min_cost=None,
                  prune_pareto=True):
         self.sampler = sampler if isinstance(sampler, ProteinSampler) else None
+        settings = {"early_stop_quantile": early_stop_quantile, "early_stop_min_obs": early_stop_min_obs,
+                    "early_stop_min_cost": early_stop_min_cost}
+        settings = {k: v for k, v in settings.items() if v is not None}
         if self.sampler is not None:
+            if self.sampler.protein is not None and settings:
+                raise ValueError("give early_stop_* settings to the ProteinPruner before the study starts")
+            self.sampler._protein_kwargs.update(settings)
             cost_param, cost_attr = self.sampler.cost_param, self.sampler.cost_attr
             curve_attr, downsample = self.sampler.curve_attr, self.sampler.downsample
         self.cost_param = cost_param
         self.cost_attr = cost_attr
         self.curve_attr = curve_attr
         self.downsample = downsample
-        self.early_stop = EarlyStop(quantile=early_stop_quantile, min_obs=early_stop_min_obs,
-                                    min_cost=early_stop_min_cost, prune_pareto=prune_pareto)
+        self.early_stop = EarlyStop(quantile=settings.get("early_stop_quantile", 0.3),
+                                    min_obs=settings.get("early_stop_min_obs", 30),
+                                    min_cost=settings.get("early_stop_min_cost", 0.0), prune_pareto=prune_pareto)
         self._seen = set()
         self._costs, self._scores = [], []
         self._lock = threading.Lock()

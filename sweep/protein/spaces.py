@@ -95,7 +95,8 @@ class Param:
             self._fail(f"int_uniform needs integer min and max, got {lo:g} and {hi:g}")
         if self.distribution in ("log_normal", "uniform_pow2") and lo <= 0:
             self._fail(f"{self.distribution} takes a logarithm, so min must be > 0 (got {lo:g})")
-        if self.distribution == "uniform_pow2" and math.ceil(math.log2(lo) - 1e-9) > math.floor(math.log2(hi) + 1e-9):
+        pow2 = self.distribution == "uniform_pow2"
+        if pow2 and math.ceil(math.log2(lo) - 1e-9) > math.floor(math.log2(hi) + 1e-9):
             self._fail(f"no power of two lies in [{lo:g}, {hi:g}]")
         if self.distribution == "logit_normal" and not (0 < lo and hi < 1):
             self._fail(f"logit_normal needs 0 < min < max < 1 (got min {lo:g}, max {hi:g})")
