@@ -159,6 +159,21 @@ def worker(config, options, url, name, max_runs, lock_path):
             print(f"sweep: trial {trial.number} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
 
 
+def enqueue_defaults(study, config):
+    """The first trial runs the config's own values (those inside the search space)."""
+    space, _, _ = make_sampler(config)
+    params = {}
+    for name, dist in space.optuna_distributions().items():
+        section, key = name.split("/", 1)
+        value = config.get(section, {}).get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            low, high = getattr(dist, "low", None), getattr(dist, "high", None)
+            if low is not None and low <= value <= high:
+                params[name] = value
+    if params:
+        study.enqueue_trial(params, skip_if_exists=True)
+
+
 def fail_orphans(study, alive_pids):
     """Trials left RUNNING by a worker that no longer exists become FAILED."""
     from optuna.trial import TrialState
@@ -220,6 +235,8 @@ def sweep(config, options):
     print(f"sweep: study '{name}' in {url} ({len(study.trials)} trials so far), {workers} workers, "
           f"max_runs {max_runs}. Watch it: optuna-dashboard {url}", flush=True)
     fail_orphans(study, alive_pids=set())  # left over from a killed earlier run
+    if not study.trials:
+        enqueue_defaults(study, config)
     lock = Path(tempfile.gettempdir()) / f"puffer_sweep_{abs(hash(url)) % 10**8}.lock"
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump({"config": config, "options": options, "url": url, "name": name, "max_runs": max_runs,
