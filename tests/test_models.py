@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from pufferlib.models import PufferNet, log_prob_entropy, mingru_sequence, sample_actions
+from pufferlib.models import LogSpaceScan, PufferNet, log_prob_entropy, mingru_sequence, sample_actions
 
 
 # -- layout ------------------------------------------------------------------------------------------
@@ -115,6 +115,22 @@ def test_mingru_scan_gradients_equal_recurrence_gradients():
     torch.testing.assert_close(gw, rw, rtol=1e-9, atol=1e-9)
 
 
+def test_log_space_scan_gradcheck_with_resets_and_initial_state():
+    torch.manual_seed(8)
+    B, T, H = 2, 7, 3
+    log_a = (-torch.rand(B, T, H, dtype=torch.float64) * 2)
+    log_a[0, 3] = -math.inf                     # a reset in the middle
+    log_a = log_a.requires_grad_(True)
+    log_b = torch.randn(B, T, H, dtype=torch.float64, requires_grad=True)
+    log_h0 = torch.randn(B, H, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(LogSpaceScan.apply, (log_a, log_b, log_h0))
+    # Forward: the linear recurrence, cut at the reset.
+    a, b, h = log_a.detach().exp(), log_b.detach().exp(), log_h0.detach().exp()
+    for t in range(T):
+        h = a[:, t] * h + b[:, t]
+        torch.testing.assert_close(LogSpaceScan.apply(log_a, log_b, log_h0)[:, t].exp(), h)
+
+
 def test_mingru_scan_float32_long_horizon_stays_finite():
     torch.manual_seed(2)
     B, T, H = 8, 256, 16
@@ -207,3 +223,15 @@ def test_continuous_sampling_is_unsquashed_gaussian():
     torch.testing.assert_close(actions.std(0), torch.tensor([1.0, 2.0]), atol=0.03, rtol=0)
     assert actions.max() > 5   # not clipped to [-1, 1]
     torch.testing.assert_close(logprob, log_prob_entropy(mu, logstd, actions, [1, 1])[0], rtol=1e-5, atol=1e-5)
+
+
+def test_flat_weights_round_trip_in_native_order():
+    a, b = PufferNet(28, [9, 5], 32, 2, seed=1), PufferNet(28, [9, 5], 32, 2, seed=2)
+    flat = a.flat_weights()
+    assert flat.dtype == torch.float32 and flat.numel() == sum(p.numel() for p in a.parameters())
+    torch.testing.assert_close(flat[:32 * 28], a.encoder.flatten())            # encoder first
+    torch.testing.assert_close(flat[32 * 28:32 * 28 + 15 * 32], a.decoder.flatten())  # then decoder
+    b.load_flat_weights(flat.numpy())
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    with pytest.raises(ValueError, match='checkpoint holds'):
+        b.load_flat_weights(flat[:-1])

@@ -48,7 +48,8 @@ def mingru_step(x, h, weight):
 
 
 def log_g(k):
-    return torch.where(k >= 0, torch.log(F.relu(k) + 0.5), -F.softplus(-k))
+    # relu keeps the unused branch's gradient finite (log of a negative would give NaN * 0).
+    return torch.where(k >= 0, torch.log(F.relu(k) + 0.5), F.logsigmoid(k))
 
 
 class LogSpaceScan(torch.autograd.Function):
@@ -95,9 +96,9 @@ class LogSpaceScan(torch.autograd.Function):
 def mingru_sequence(x, h0, weight, resets):
     """Training form. x: (B, T, H); h0: (B, H) (>= 0); resets: (B, T) bool. Returns (y, h_T)."""
     k, z, p = F.linear(x, weight).chunk(3, dim=-1)
-    log_a = -F.softplus(z)                            # log(1 - sigmoid(z))
-    log_a = log_a.masked_fill(resets.unsqueeze(-1), -math.inf)  # cut the carried state
-    log_b = -F.softplus(-z) + log_g(k)                # log(sigmoid(z) g(k))
+    softplus_z = F.softplus(z)
+    log_a = (-softplus_z).masked_fill(resets.unsqueeze(-1), -math.inf)  # log(1 - sigmoid(z)); cut at resets
+    log_b = (z - softplus_z) + log_g(k)               # log sigmoid(z) + log g(k)
     log_h0 = torch.log(h0.clamp_min(0))               # zero state -> -inf, handled by logaddexp
     h = torch.exp(LogSpaceScan.apply(log_a, log_b, log_h0))
     y = torch.lerp(x, h, torch.sigmoid(p))

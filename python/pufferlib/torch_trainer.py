@@ -11,7 +11,6 @@ one training pass over it. Read top to bottom; it runs in this order:
 Hyperparameters are read from the nested config under their ini names (reference 7.1):
 config['train'][...], config['policy'][...], config['torch']['network'], base keys at the top.
 """
-import math
 import time
 
 import numpy as np
@@ -120,6 +119,9 @@ class TorchTrainer:
         self.rollout_state0.copy_(self.state)  # the training scan starts each row from here
         for t in range(self.horizon):
             # Slot t: the obs seen at step t with the reward/done produced by the previous action.
+            # done = terminal or truncation: either way the env has reset and this obs starts a new
+            # episode, so the advantage must neither bootstrap from it nor carry its trace back (we
+            # have no value for the cut-off state), and the recurrent state starts from zero.
             tick = time.perf_counter()
             obs = torch.from_numpy(np.asarray(vec.observations)).to(dev)
             done = torch.from_numpy(np.maximum(vec.terminals, vec.truncations)).to(dev)
@@ -245,6 +247,10 @@ class TorchTrainer:
         return actions.to('cpu', torch.float32).numpy(), state
 
     # ---------------------------------------------------------------------------------------------
+    @property
+    def num_params(self):
+        return sum(p.numel() for p in self.policy.parameters())
+
     def state_dict(self):
         return {
             'policy': self.policy.state_dict(),
