@@ -251,6 +251,16 @@ int puffer_has_cuda(void) {
 #endif
 }
 
+int puffer_cuda_device_count(void) {
+#ifdef PUFFER_WITH_CUDA
+    int count = 0;
+    pk_cuda_device_count(&count);
+    return count;
+#else
+    return 0;
+#endif
+}
+
 int puffer_nccl_unique_id(void* out128, char* err, size_t len) {
 #ifdef PUFFER_WITH_CUDA
     return puffer_cuda_nccl_id(out128, err, len);

@@ -164,6 +164,7 @@ PUFFER_API int puffer_trainer_get_rollout(PufferTrainer* t, int field, float* ou
 
 // 1 when this library was built with the CUDA trainer; the NCCL unique id for rank 0 to share.
 PUFFER_API int puffer_has_cuda(void);
+PUFFER_API int puffer_cuda_device_count(void);   // 0 without the CUDA build or without a GPU
 PUFFER_API int puffer_nccl_unique_id(void* out128, char* err, size_t err_len);
 
 #ifdef __cplusplus

@@ -50,7 +50,8 @@ struct PyAllReduce {
 class NativeTrainer {
   public:
     NativeTrainer(VecEnv& vec, nb::dict config, const std::string& device, int rank,
-                  int world_size, nb::object nccl_id, nb::object allreduce) {
+                  int world_size, nb::object nccl_id, nb::object allreduce)
+        : vec_(&vec) {
         char err[1024] = {0};
         PufferTrainerConfig cfg;
         puffer_config_defaults(&cfg);
@@ -104,6 +105,7 @@ class NativeTrainer {
 
     nb::dict epoch(bool train) {
         PufferTrainer* t = get();
+        vec_->get();   // throws if the env was closed under the trainer
         PufferEpochLogs logs;
         char err[1024] = {0};
         int rc;
@@ -250,6 +252,7 @@ class NativeTrainer {
     }
 
     PufferTrainer* t_ = nullptr;
+    VecEnv* vec_;   // kept alive by keep_alive<1, 2>
     PyAllReduce reduce_;
 };
 
