@@ -22,7 +22,7 @@ TRAIN_KEYS = (
     "anneal_ent_coef", "min_ent_coef_ratio", "beta1", "minibatch_size", "horizon",
     "vtrace_rho_clip", "vtrace_c_clip", "prio_alpha", "prio_beta0",
 )
-BASE_KEYS = ("seed", "reset_state", "cudagraphs")
+BASE_KEYS = ("seed", "reset_state", "cudagraphs", "gpu_id")
 POLICY_KEYS = ("hidden_size", "num_layers")
 
 

@@ -1,4 +1,5 @@
 """puffer [train|eval|sweep] ENV [flags]   (also: python -m pufferlib.pufferl ...)"""
+import os
 import sys
 
 from . import cli
@@ -47,7 +48,12 @@ def main(argv=None):
     except (ConfigError, UnknownEnvError) as e:
         return fail(str(e))
     from .checkpoint import CheckpointError
-    from .train import TrainingStopped, train
+    from .train import TrainingStopped, new_run_id, train
+    gpus = int(config["train"].get("gpus", 1))
+    if mode == "train" and gpus > 1 and "WORLD_SIZE" not in os.environ:
+        from .launcher import launch
+        return launch(argv + (["--run-id", options["run_id"]] if options.get("run_id") else
+                              ["--run-id", new_run_id(options.get("tag"))]), gpus)
     try:
         if mode == "train":
             result = train(config, options)

@@ -184,6 +184,9 @@ def train(config, options, on_epoch=None, verbose=True):
     device = pick_device(config, backend)
     config = json.loads(json.dumps(config))  # private copy; backends split total_timesteps by rank
     config["rank"], config["world_size"] = rank, world
+    config["gpu_id"] = int(os.environ.get("LOCAL_RANK", "0"))
+    if backend == "native":  # the native trainer takes its rank's share; TorchTrainer splits itself
+        config["train"]["total_timesteps"] = int(config["train"]["total_timesteps"]) // world
     run_id = options.get("run_id") or new_run_id(options.get("tag"))
     run = RunDir(config["data_dir"], config["env_name"], run_id, write=(rank == 0))
     run.save_config({**config, "backend": backend, "device": device})
@@ -202,7 +205,8 @@ def train(config, options, on_epoch=None, verbose=True):
             print(f"PufferLib: loaded weights from {path}", flush=True)
 
     wandb_run = start_wandb(config, options, run_id) if options.get("wandb") and rank == 0 else None
-    dash = Dashboard(config["env_name"], trainer.num_params, config["train"]["total_timesteps"],
+    dash = Dashboard(config["env_name"], trainer.num_params, int(trainer.total_epochs) * world
+                     * int(config["train"]["horizon"]) * int(config["vec"]["total_agents"]),
                      backend, device, quiet=options.get("quiet") or not verbose) if rank == 0 else None
     start = last_time = time.time()
     last_steps = 0
@@ -243,6 +247,8 @@ def train(config, options, on_epoch=None, verbose=True):
         save_checkpoint(run.path / "model.bin", trainer, config, backend)
     if wandb_run is not None:
         wandb_run.finish()
+    if hasattr(trainer, "close"):
+        trainer.close()  # before the env: the trainer unpins the env's buffers
     vec.close()
     return {"run_dir": str(run.path), "final": stats, "history": history, "stopped": stopped,
             "backend": backend}
