@@ -250,6 +250,9 @@ def train(config, options, on_epoch=None, verbose=True):
     if hasattr(trainer, "close"):
         trainer.close()  # before the env: the trainer unpins the env's buffers
     vec.close()
+    if world > 1:
+        import torch.distributed as dist
+        dist.destroy_process_group()
     return {"run_dir": str(run.path), "final": stats, "history": history, "stopped": stopped,
             "backend": backend}
 
