@@ -18,6 +18,8 @@ extern "C" {
 #define PUFFER_ERR_LEN 512
 
 enum { PUFFER_OBS_U8 = 0, PUFFER_OBS_F32 = 1 };
+// Keys seen by the last puffer_vec_render: F12 = screenshot, ctrl+F12 = start/stop a GIF.
+enum { PUFFER_CAPTURE_NONE = 0, PUFFER_CAPTURE_SCREENSHOT = 1, PUFFER_CAPTURE_GIF = 2 };
 
 typedef struct {
     int abi_version;
@@ -84,6 +86,7 @@ void puffer_vec_log(PufferVec* vec, PufferLogOut* out, int clear);
 int puffer_vec_render(PufferVec* vec, int env_index, char* err, size_t err_len);
 int puffer_vec_save_frame(PufferVec* vec, const char* png_path, char* err, size_t err_len);
 int puffer_vec_window_closed(PufferVec* vec);
+int puffer_vec_capture_key(PufferVec* vec);
 void puffer_vec_close(PufferVec* vec);
 
 #ifdef __cplusplus

@@ -78,6 +78,7 @@ typedef struct {
     int* buffer_agent_start;
     PufferAllocator allocator;
     int window_open;
+    int capture_key;  // PUFFER_CAPTURE_* pressed during the last render
 } VecImpl;
 
 static const int puffer_act_sizes[NUM_ATNS] = ACT_SIZES;
@@ -397,8 +398,15 @@ PUFFER_EXPORT int puffer_vec_render(PufferVec* vec, int env_index, char* err, si
         return 1;
     }
     v->window_open = 1;
+    v->capture_key = PUFFER_CAPTURE_NONE;
+    if (IsKeyPressed(KEY_F12)) {
+        int ctrl = IsKeyDown(KEY_LEFT_CONTROL) || IsKeyDown(KEY_RIGHT_CONTROL);
+        v->capture_key = ctrl ? PUFFER_CAPTURE_GIF : PUFFER_CAPTURE_SCREENSHOT;
+    }
     return 0;
 }
+
+PUFFER_EXPORT int puffer_vec_capture_key(PufferVec* vec) { return ((VecImpl*)vec)->capture_key; }
 
 PUFFER_EXPORT int puffer_vec_save_frame(PufferVec* vec, const char* path, char* err, size_t len) {
     VecImpl* v = (VecImpl*)vec;
@@ -435,6 +443,8 @@ PUFFER_EXPORT int puffer_vec_save_frame(PufferVec* vec, const char* path, char* 
 }
 
 PUFFER_EXPORT int puffer_vec_window_closed(PufferVec* vec) { (void)vec; return 0; }
+
+PUFFER_EXPORT int puffer_vec_capture_key(PufferVec* vec) { (void)vec; return PUFFER_CAPTURE_NONE; }
 #endif
 
 #endif

@@ -63,6 +63,7 @@ NB_MODULE(_C, m) {
         .def("render", &VecEnv::render, nb::arg("env_index") = 0)
         .def("save_frame", &VecEnv::save_frame, nb::arg("path"))
         .def("window_closed", &VecEnv::window_closed)
+        .def("capture_key", &VecEnv::capture_key, "F12 (1) or ctrl+F12 (2) pressed at the last render, else 0")
         .def("close", &VecEnv::close)
         .def_prop_ro("observations", [](nb::handle self) { return nb::cast<VecEnv&>(self).observations(self); })
         .def_prop_ro("actions", [](nb::handle self) { return nb::cast<VecEnv&>(self).actions(self); })

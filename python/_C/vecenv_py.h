@@ -27,6 +27,7 @@ struct EnvLibrary {
     int (*render)(PufferVec*, int, char*, size_t) = nullptr;
     int (*save_frame)(PufferVec*, const char*, char*, size_t) = nullptr;
     int (*window_closed)(PufferVec*) = nullptr;
+    int (*capture_key)(PufferVec*) = nullptr;
     void (*close)(PufferVec*) = nullptr;
 
     explicit EnvLibrary(const std::string& path) {
@@ -43,6 +44,7 @@ struct EnvLibrary {
         load(render, "puffer_vec_render");
         load(save_frame, "puffer_vec_save_frame");
         load(window_closed, "puffer_vec_window_closed");
+        load(capture_key, "puffer_vec_capture_key");
         load(close, "puffer_vec_close");
         if (info()->abi_version != PUFFER_ENV_ABI_VERSION)
             throw std::runtime_error(path + ": env ABI version " + std::to_string(info()->abi_version) +
@@ -115,6 +117,7 @@ class VecEnv {
         if (lib_->save_frame(get(), path.c_str(), err, sizeof(err))) throw std::runtime_error(err);
     }
     bool window_closed() { return lib_->window_closed(get()) != 0; }
+    int capture_key() { return lib_->capture_key(get()); }
 
     // Zero-copy views; `self` keeps the VecEnv (and so the memory) alive.
     nb::object observations(nb::handle self) {

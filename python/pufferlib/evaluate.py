@@ -89,9 +89,11 @@ def evaluate(config, options, out=print):
     limit = int(options.get("eval_steps") or 0)
     obs = vec.reset(int(config["seed"]))
     written, step, returns = [], 0, 0.0
+    capture = KeyCapture(vec, int(options.get("fps") or 15), out)
     try:
         while True:
             vec.render(0)
+            capture.after_render()
             if frames:
                 path = frames_dir / f"frame_{step:05d}.png"
                 vec.save_frame(path)
@@ -104,6 +106,7 @@ def evaluate(config, options, out=print):
             returns += float(rew.sum())
             step += 1
     finally:
+        capture.finish()
         log = vec.log()
         vec.close()
     if written:
@@ -114,6 +117,44 @@ def evaluate(config, options, out=print):
     if log.get("n"):
         out("episodes: " + ", ".join(f"{k} {v:.4g}" for k, v in log.items()))
     return 0
+
+
+class KeyCapture:
+    """In the window: ctrl+F12 starts/stops recording_NNN.gif. F12 alone is raylib's own
+    screenshot (screenshotNNN.png in the working folder); this raylib build has no GIF recorder."""
+
+    def __init__(self, vec, fps, out):
+        self.vec, self.fps, self.out = vec, fps, out
+        self.gifs = 0
+        self.recording = None  # temporary folder of frames while recording
+
+    def after_render(self):
+        import tempfile
+        key = self.vec.capture_key()
+        if key == 1:
+            self.out("screenshot saved (screenshotNNN.png in the working folder)")
+        elif key == 2:
+            if self.recording is None:
+                self.recording = (tempfile.TemporaryDirectory(), [])
+                self.out("recording a GIF (ctrl+F12 again to stop)")
+            else:
+                self.finish()
+        if self.recording is not None:
+            folder, frames = self.recording
+            frames.append(Path(folder.name) / f"{len(frames):05d}.png")
+            self.vec.save_frame(frames[-1])
+
+    def finish(self):
+        if self.recording is None:
+            return
+        folder, frames = self.recording
+        self.recording = None
+        if frames:
+            path = f"recording_{self.gifs:03d}.gif"
+            write_gif(frames, path, self.fps)
+            self.gifs += 1
+            self.out(f"saved {path} ({len(frames)} frames)")
+        folder.cleanup()
 
 
 def write_gif(paths, gif_path, fps):

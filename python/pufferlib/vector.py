@@ -99,6 +99,10 @@ class VecEnv:
     def save_frame(self, path):
         self._vec.save_frame(str(path))
 
+    def capture_key(self):
+        """1 if F12 (screenshot), 2 if ctrl+F12 (GIF start/stop) was pressed at the last render."""
+        return self._vec.capture_key()
+
     def window_closed(self):
         return self._vec.window_closed()
 
