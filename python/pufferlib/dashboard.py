@@ -85,7 +85,7 @@ class Dashboard:
         return outer
 
     def close(self, stats=None):
-        if stats is not None:
+        if stats is not None and (self.live is not None or time.time() - self.last_draw > 0.01):
             self.update(stats, force=True)
         if self.live is not None:
             self.live.stop()
