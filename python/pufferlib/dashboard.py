@@ -37,6 +37,7 @@ class Dashboard:
         self.device = device
         self.fancy = sys.stdout.isatty() and not quiet
         self.last_draw = 0.0
+        self.drawn = None
         self.live = None
         if self.fancy:
             from rich.live import Live
@@ -48,6 +49,7 @@ class Dashboard:
         if not force and now - self.last_draw < REDRAW_SECONDS:
             return
         self.last_draw = now
+        self.drawn = stats
         if self.live is not None:
             self.live.update(self._table(stats), refresh=True)
         else:
@@ -85,7 +87,7 @@ class Dashboard:
         return outer
 
     def close(self, stats=None):
-        if stats is not None and (self.live is not None or time.time() - self.last_draw > 0.01):
+        if stats is not None and stats is not self.drawn:
             self.update(stats, force=True)
         if self.live is not None:
             self.live.stop()
