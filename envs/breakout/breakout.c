@@ -2,14 +2,8 @@
 // scripted controller play). With no display (or --bench): benchmarks a random agent and a
 // tracking controller that keeps the paddle under the ball, printing steps per second.
 //   bash build.sh breakout --local   (ASan+UBSan)     bash build.sh breakout --fast
-#include <time.h>
+#include "demo.h"
 #include "breakout.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 // Scripted player: aim the paddle's centre at the ball's centre plus an offset, so the ball
 // leaves the paddle at an angle. A new offset is drawn each time the ball heads back up.

@@ -2,14 +2,8 @@
 // per step, so play is smooth); with no display (or with --bench) a random agent plays and the
 // loop prints steps per second.
 //   bash build.sh pong --local   (ASan+UBSan)     bash build.sh pong --fast
-#include <time.h>
+#include "demo.h"
 #include "pong.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 int main(int argc, char** argv) {
     int bench = argc > 1 && strcmp(argv[1], "--bench") == 0;

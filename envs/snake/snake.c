@@ -2,14 +2,8 @@
 // greedily toward food. With no display (or --bench): benchmarks random snakes and greedy
 // snakes, printing agent steps per second.
 //   bash build.sh snake --local   (ASan+UBSan)     bash build.sh snake --fast
-#include <time.h>
+#include "demo.h"
 #include "snake.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 // Scripted snake: from its own view, step toward the nearest visible food along a free
 // neighbour cell; otherwise any free neighbour; otherwise straight on.

@@ -1,14 +1,8 @@
 // squared.c: standalone demo. Arrow keys move when a window is open; with no display
 // (or with --bench) a random agent plays and the loop prints steps per second.
 //   bash build.sh squared --local   (ASan+UBSan)     bash build.sh squared --fast
-#include <time.h>
+#include "demo.h"
 #include "squared.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 int main(int argc, char** argv) {
     int bench = argc > 1 && strcmp(argv[1], "--bench") == 0;

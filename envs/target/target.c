@@ -2,14 +2,8 @@
 // up/down throttle) while the other seven act at random; with no display (or with --bench)
 // all eight act at random and the loop prints agent steps per second.
 //   bash build.sh target --local   (ASan+UBSan)     bash build.sh target --fast
-#include <time.h>
+#include "demo.h"
 #include "target.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 // Random actions for agents [first, TARGET_AGENTS): one row of two heads per agent.
 static void random_actions(Target* env, float* actions, int first) {
