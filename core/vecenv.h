@@ -178,6 +178,17 @@ static int check_spec(const PufferVecSpec* s, char* err, size_t len) {
     return 0;
 }
 
+// Every [env] key must have been read by my_init; the first unread one is an error.
+static int check_unused_kwargs(const Kwargs* kw, char* err, size_t len) {
+    for (int i = 0; i < kw->count; i++) {
+        if (!kw->used[i]) {
+            set_err(err, len, "unknown [env] key '%s' for env %s", kw->keys[i], ENV_NAME);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 // Agents in one env made with these kwargs (0 and a message in err on failure).
 PUFFER_EXPORT int puffer_env_agents(const PufferVecSpec* spec, char* err, size_t len) {
     Kwargs kw = {spec->num_kwargs, spec->kwarg_keys, spec->kwarg_values, {0}, 0, {0}};
@@ -193,12 +204,7 @@ PUFFER_EXPORT int puffer_env_agents(const PufferVecSpec* spec, char* err, size_t
     c_close(env);
     free(env);
     if (kw.failed) { set_err(err, len, "env %s: %s", ENV_NAME, kw.message); return 0; }
-    for (int i = 0; i < kw.count; i++) {
-        if (!kw.used[i]) {
-            set_err(err, len, "unknown [env] key '%s' for env %s", kw.keys[i], ENV_NAME);
-            return 0;
-        }
-    }
+    if (check_unused_kwargs(&kw, err, len)) return 0;
     if (agents < 1) set_err(err, len, "env %s: my_init set num_agents = %d", ENV_NAME, agents);
     return agents;
 }
@@ -241,14 +247,9 @@ PUFFER_EXPORT PufferVec* puffer_vec_create(const PufferVecSpec* spec, char* err,
             puffer_vec_close(&v->pub);
             return NULL;
         }
-        if (num_envs == 1) {
-            for (int i = 0; i < kw.count; i++) {
-                if (!kw.used[i]) {
-                    set_err(err, len, "unknown [env] key '%s' for env %s", kw.keys[i], ENV_NAME);
-                    puffer_vec_close(&v->pub);
-                    return NULL;
-                }
-            }
+        if (num_envs == 1 && check_unused_kwargs(&kw, err, len)) {
+            puffer_vec_close(&v->pub);
+            return NULL;
         }
         v->env_agent_start[num_envs - 1] = agents;
         v->env_num_agents[num_envs - 1] = env->num_agents;

@@ -21,9 +21,7 @@ static int agents_per_env(const std::string& path, const std::vector<std::string
     return n;
 }
 
-static nb::dict library_info(const std::string& path) {
-    EnvLibrary lib(path);
-    const PufferEnvInfo* info = lib.info();
+static nb::dict info_dict(const PufferEnvInfo* info) {
     nb::dict d;
     d["name"] = std::string(info->name);
     d["obs_size"] = info->obs_size;
@@ -32,6 +30,11 @@ static nb::dict library_info(const std::string& path) {
     d["act_sizes"] = std::vector<int>(info->act_sizes, info->act_sizes + info->num_atns);
     d["render"] = info->render != 0;
     return d;
+}
+
+static nb::dict library_info(const std::string& path) {
+    EnvLibrary lib(path);
+    return info_dict(lib.info());
 }
 
 NB_MODULE(_C, m) {
@@ -79,6 +82,7 @@ NB_MODULE(_C, m) {
             VecEnv& v = nb::cast<VecEnv&>(self);
             return v.row(v.get()->truncations, self);
         })
+        .def_prop_ro("info", [](VecEnv& v) { v.get(); return info_dict(v.info_); })
         .def_prop_ro("total_agents", [](VecEnv& v) { return v.get()->total_agents; })
         .def_prop_ro("num_envs", [](VecEnv& v) { return v.get()->num_envs; })
         .def_prop_ro("num_buffers", [](VecEnv& v) { return v.get()->num_buffers; })

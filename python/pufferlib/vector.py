@@ -14,7 +14,7 @@ class VecEnv:
     def __init__(self, name, path, total_agents, num_buffers, num_threads, seed, keys, values):
         self.name = name
         self._vec = _C.VecEnv(path, total_agents, num_buffers, num_threads, seed, keys, values)
-        info = _C.library_info(path)
+        info = self._vec.info
         self.obs_size = info["obs_size"]
         self.obs_dtype = np.dtype(info["obs_dtype"])
         self.act_sizes = list(info["act_sizes"])
