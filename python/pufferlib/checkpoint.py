@@ -82,6 +82,14 @@ def load(path):
     return header, tensors
 
 
+def load_for_env(path, env_name):
+    """load(), plus a check that the checkpoint was trained on env_name."""
+    header, tensors = load(path)
+    if header.get("env") not in (None, env_name):
+        raise CheckpointError(f"{path} was trained on {header.get('env')}, not {env_name}")
+    return header, tensors
+
+
 def find_latest(data_dir, env_name):
     """Newest checkpoint (.bin) of env_name under data_dir/<env>/."""
     root = Path(data_dir) / env_name

@@ -37,11 +37,15 @@ def library_path(name, render=None):
     return str(path)
 
 
+def has_display():
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def render_variant(mode="auto"):
     """'desktop' when a display exists, else 'headless'; mode forces one."""
     if mode in ("desktop", "headless"):
         return mode
-    return "desktop" if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") else "headless"
+    return "desktop" if has_display() else "headless"
 
 
 def env_kwargs(name, overrides=None):

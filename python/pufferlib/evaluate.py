@@ -1,16 +1,10 @@
 """puffer eval: render env 0 with a trained or random policy; frames and GIFs headlessly."""
-import os
-import time
 from pathlib import Path
 
 import numpy as np
 
 from . import checkpoint
-from .envs import make
-
-
-def has_display():
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+from .envs import has_display, make
 
 
 class RandomAgent:
@@ -76,9 +70,7 @@ def evaluate(config, options, out=print):
     agent = RandomAgent(vec, seed=int(config["seed"]))
     if options.get("load_model_path"):
         path = checkpoint.resolve(options["load_model_path"], config["data_dir"], env_name)
-        header, tensors = checkpoint.load(path)
-        if header.get("env") not in (None, env_name):
-            raise checkpoint.CheckpointError(f"{path} was trained on {header.get('env')}, not {env_name}")
+        header, tensors = checkpoint.load_for_env(path, env_name)
         agent = PolicyAgent(vec, config, tensors, header)
         out(f"puffer eval {env_name}: policy from {path}")
     else:
