@@ -20,6 +20,7 @@ import torch.distributed as dist
 from . import ppo
 from .models import make_policy, sample_actions
 from .muon import Muon
+from .train import NonFiniteLoss
 
 # Reference 7.1 defaults, used for any key a (partial) config leaves out.
 TRAIN_DEFAULTS = dict(
@@ -193,7 +194,7 @@ class TorchTrainer:
                 advantages[idx], weights, self.act_sizes, float(cfg['clip_coef']),
                 float(cfg['vf_clip_coef']), float(cfg['vf_coef']), ent_coef)
             if not torch.isfinite(loss):
-                raise ValueError(
+                raise NonFiniteLoss(
                     f"non-finite loss ({loss.item()}) at epoch {epoch}, minibatch {mb}: "
                     f"policy {logs[0].item():.4g}, value {logs[1].item():.4g}, entropy {logs[2].item():.4g}. "
                     f"Try a lower train.learning_rate or train.max_grad_norm.")

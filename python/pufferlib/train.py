@@ -18,6 +18,10 @@ from .dashboard import Dashboard
 from .envs import make
 
 
+class NonFiniteLoss(ValueError):
+    """Raised by a backend whose loss became NaN or inf, before the optimizer step."""
+
+
 class TrainingStopped(RuntimeError):
     """A run that stopped early (NaN loss); carries the last good checkpoint path."""
 
@@ -162,10 +166,7 @@ def save_checkpoint(path, trainer, config, backend):
 
 
 def load_checkpoint_into(trainer, path, config):
-    header, tensors = checkpoint.load(path)
-    if header.get("env") not in (None, config["env_name"]):
-        raise checkpoint.CheckpointError(
-            f"{path} was trained on {header.get('env')}, not {config['env_name']}")
+    header, tensors = checkpoint.load_for_env(path, config["env_name"])
     try:
         trainer.load_weights(tensors)
     except (KeyError, ValueError, RuntimeError) as e:
@@ -235,10 +236,8 @@ def train(config, options, on_epoch=None, verbose=True):
             if on_epoch is not None and on_epoch(stats):
                 stopped = True
                 break
-    except ValueError as e:
-        if "nan" in str(e).lower() or "inf" in str(e).lower():
-            raise TrainingStopped(f"{e}. Last good checkpoint: {last_ckpt or 'none'}", last_ckpt) from None
-        raise
+    except NonFiniteLoss as e:
+        raise TrainingStopped(f"{e}. Last good checkpoint: {last_ckpt or 'none'}", last_ckpt) from None
     finally:
         if dash is not None:
             dash.close(stats or None)
