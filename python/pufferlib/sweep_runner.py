@@ -9,6 +9,7 @@ A worker that dies leaves its trial FAILED and is replaced; the sweep goes on.
 """
 import copy
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -142,10 +143,9 @@ def worker(config, options, url, name, max_runs, lock_path):
     space, sampler, pruner = make_sampler(config)
     study = optuna.load_study(study_name=name, storage=open_storage(url), sampler=sampler, pruner=pruner)
     metric = str(config["sweep"].get("metric", "score"))
-    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
     while True:
         with file_lock(lock_path):
-            if len(study.get_trials(deepcopy=False, states=states)) >= max_runs:
+            if _remaining(study, max_runs) <= 0:
                 return 0
             trial = study.ask()
         try:
@@ -159,9 +159,8 @@ def worker(config, options, url, name, max_runs, lock_path):
             print(f"sweep: trial {trial.number} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
 
 
-def enqueue_defaults(study, config):
+def enqueue_defaults(study, config, space):
     """The first trial runs the config's own values (those inside the search space)."""
-    space, _, _ = make_sampler(config)
     params = {}
     for name, dist in space.optuna_distributions().items():
         section, key = name.split("/", 1)
@@ -219,7 +218,7 @@ def sweep(config, options):
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     goal = direction(config)
-    make_sampler(config)  # a bad search space fails here, before any process starts
+    space, _, _ = make_sampler(config)  # a bad search space fails here, before any process starts
     url = storage_url(config, options)
     name = study_name(config, options)
     study = optuna.create_study(study_name=name, storage=open_storage(url), direction=goal, load_if_exists=True)
@@ -236,8 +235,9 @@ def sweep(config, options):
           f"max_runs {max_runs}. Watch it: optuna-dashboard {url}", flush=True)
     fail_orphans(study, alive_pids=set())  # left over from a killed earlier run
     if not study.trials:
-        enqueue_defaults(study, config)
-    lock = Path(tempfile.gettempdir()) / f"puffer_sweep_{abs(hash(url)) % 10**8}.lock"
+        enqueue_defaults(study, config, space)
+    # Same name for every supervisor of this study on this machine (hash() is salted per process).
+    lock = Path(tempfile.gettempdir()) / f"puffer_sweep_{hashlib.sha1(url.encode()).hexdigest()[:12]}.lock"
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump({"config": config, "options": options, "url": url, "name": name, "max_runs": max_runs,
                    "lock": str(lock)}, f, default=str)
@@ -285,10 +285,11 @@ def sweep(config, options):
 
 
 def _remaining(study, max_runs):
+    """Trials still to start: max_runs minus those finished or running."""
     from optuna.trial import TrialState
-    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
-                                                        TrialState.FAIL, TrialState.RUNNING))
-    return max_runs - len(finished)
+    started = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
+                                                       TrialState.FAIL, TrialState.RUNNING))
+    return max_runs - len(started)
 
 
 def _gpu_count():
