@@ -20,7 +20,7 @@ typedef struct {
 
 #define KEY(name, def) {#name, offsetof(PufferTrainerConfig, name), def}
 static const ConfigKey CONFIG_KEYS[] = {
-    KEY(seed, 73), KEY(reset_state, 1), KEY(cudagraphs, 10),
+    KEY(seed, 73), KEY(reset_state, 1), KEY(cudagraphs, 10), KEY(fused_rollout, 1),
     KEY(hidden_size, 128), KEY(num_layers, 4),
     KEY(total_timesteps, 10000000), KEY(learning_rate, 0.015), KEY(anneal_lr, 1),
     KEY(min_lr_ratio, 0.0), KEY(gamma, 0.995), KEY(gae_lambda, 0.90), KEY(replay_ratio, 1.0),
@@ -361,6 +361,7 @@ void puffer_trainer_info(const PufferTrainer* t, PufferTrainerInfo* out) {
 #endif
 #ifdef PUFFER_WITH_CUDA
     out->use_graphs = t->cuda ? puffer_cuda_graphs_on(t->cuda) : 0;
+    out->fused_rollout = t->cuda ? puffer_cuda_fused_on(t->cuda) : 0;
 #endif
 }
 

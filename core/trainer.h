@@ -39,6 +39,8 @@ typedef struct {
     double seed;              // [base] weights init; action/replay sampling use seed + rank
     double reset_state;       // [base] zero recurrent state at the start of every rollout
     double cudagraphs;        // [base] warm-up iterations before graph capture; -1 = eager
+    double fused_rollout;     // CUDA: 1 = one kernel per rollout step (when the policy fits), 0 = the
+                              // unfused chain of kernels (for comparison; same results up to rounding)
     double hidden_size;       // [policy]
     double num_layers;        // [policy]
     double total_timesteps;   // [train] this rank's budget: total_epochs = it / (agents * horizon)
@@ -125,6 +127,7 @@ typedef struct {
     int device;
     int precision_bytes;   // 2 (bf16) or 4
     int use_graphs;
+    int fused_rollout;     // CUDA: rollout steps run the fused policy-step kernel
 } PufferTrainerInfo;
 
 PUFFER_API void puffer_trainer_info(const PufferTrainer* t, PufferTrainerInfo* out);

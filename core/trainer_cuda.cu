@@ -94,6 +94,7 @@ struct Worker {   // one env buffer: its thread, stream, graphs and rollout acti
     cudaStream_t stream;
     PTensor r_obs, r_x[2], r_kzp, r_logits, r_act, r_logprob, r_value, r_reset;
     cudaGraphExec_t* graphs;   // one per rollout step
+    PkPolicyStep fused;        // the fused step's arguments (t and the counter fields per step)
     double env_time, gpu_time;
     int rc;
     char err[768];
@@ -139,6 +140,11 @@ struct CudaTrainer {
     void* host[5];
     int registered[5];
     void* staging[5];
+    // The same pinned memory as the device addresses it (zero-copy): all set, or zero_copy = 0
+    // and the env I/O goes through the device mirrors with copies.
+    void* host_dev[5];
+    int zero_copy;
+    int fused;                         // rollout steps run pk_policy_step_cuda (one kernel)
     float h_lr;                        // source of the per-epoch lr copy
     float h_logs[PK_LOG_SIZE + 2];     // logs, grad norm sum, explained variance
 };
@@ -192,19 +198,26 @@ static int pin_env_buffers(CudaTrainer* c) {
     for (int i = 0; i < ENV_BUFFERS; i++) {
         void* ptr = env_buffer(p, i);
         size_t bytes = (size_t)p->A * env_row_bytes(p, i);
-        cudaError_t e = cudaHostRegister(ptr, bytes, cudaHostRegisterPortable);
+        cudaError_t e = cudaHostRegister(ptr, bytes, cudaHostRegisterPortable | cudaHostRegisterMapped);
         if (e == cudaSuccess) {
             c->registered[i] = 1;
             c->host[i] = ptr;
-            continue;
+        } else {
+            cudaGetLastError();
+            if (e != cudaErrorHostMemoryAlreadyRegistered)
+                fprintf(stderr, "pufferlib: cudaHostRegister of an env buffer failed (%s); using "
+                        "a pinned staging copy\n", cudaGetErrorString(e));
+            CU(cudaHostAlloc(&c->staging[i], bytes, cudaHostAllocPortable | cudaHostAllocMapped));
+            memcpy(c->staging[i], ptr, bytes);
+            c->host[i] = c->staging[i];
         }
-        cudaGetLastError();
-        if (e != cudaErrorHostMemoryAlreadyRegistered)
-            fprintf(stderr, "pufferlib: cudaHostRegister of an env buffer failed (%s); using a "
-                    "pinned staging copy\n", cudaGetErrorString(e));
-        CU(cudaHostAlloc(&c->staging[i], bytes, cudaHostAllocPortable));
-        memcpy(c->staging[i], ptr, bytes);
-        c->host[i] = c->staging[i];
+    }
+    c->zero_copy = 1;
+    for (int i = 0; i < ENV_BUFFERS; i++) {
+        if (cudaHostGetDevicePointer(&c->host_dev[i], c->host[i], 0) != cudaSuccess) {
+            cudaGetLastError();
+            c->zero_copy = 0;
+        }
     }
     return 0;
 }
@@ -255,6 +268,16 @@ static int rollout_step(Worker* w, int t, int copies) {
     const TrainerPlan* p = c->p;
     cudaStream_t s = w->stream;
     int n = w->n, a0 = w->a0, H = p->H;
+    if (c->fused) {
+        // zero-copy: the kernel reads and writes the pinned env buffers itself
+        if (copies && !c->zero_copy) TRY(copy_in(w));
+        w->fused.t = t;
+        w->fused.draw_offset = (uint64_t)t;   // the unfused chain adds 1 per step ...
+        w->fused.counter_add = t == p->T - 1 ? (uint64_t)p->T : 0;   // ... this T at the end
+        PK(pk_policy_step_cuda(&w->fused, PREC, s));
+        if (copies && !c->zero_copy) TRY(copy_out(w));
+        return 0;
+    }
     if (copies) TRY(copy_in(w));
     PC(pc_ingest_cuda(P(w->r_obs), P(c->obs), F(w->r_reset), F(c->rewards), F(c->dones),
                       P(c->env_obs), p->obs_u8, F(c->env_rewards), F(c->env_terminals),
@@ -300,13 +323,8 @@ static int worker_rollout(Worker* w) {
     }
     for (int t = 0; t < p->T; t++) {
         double t0 = puffer_now();
-        if (c->use_graphs) {
-            CU(cudaGraphLaunch(w->graphs[t], s));    // copy in, policy step, copy out
-        } else {
-            TRY(copy_in(w));
-            TRY(rollout_step(w, t, 0));
-            TRY(copy_out(w));
-        }
+        if (c->use_graphs) CU(cudaGraphLaunch(w->graphs[t], s));   // copy in, step, copy out
+        else TRY(rollout_step(w, t, 1));
         CU(cudaStreamSynchronize(s));
         stage(w, ENV_ACT, 0);
         double t1 = puffer_now();
@@ -805,6 +823,53 @@ static int register_tensors(CudaTrainer* c) {
     return 0;
 }
 
+// The fused step's arguments of each buffer (rows offset to the buffer's first agent), and whether
+// to use it: asked for (fused_rollout), and the policy fits one block's shared memory.
+static void setup_fused(CudaTrainer* c) {
+    const TrainerPlan* p = c->p;
+    c->fused = p->cfg.fused_rollout != 0 && p->L <= PK_MAX_LAYERS;
+    for (int b = 0; b < p->NB && c->fused; b++) {
+        Worker* w = &c->workers[b];
+        PkPolicyStep* f = &w->fused;
+        int64_t a0 = w->a0, T = p->T;
+        memset(f, 0, sizeof(*f));
+        f->n = w->n;
+        f->OBS = p->OBS;
+        f->H = p->H;
+        f->L = p->L;
+        f->ld = p->ld;
+        f->NH = p->NH;
+        f->continuous = p->continuous;
+        memcpy(f->act_sizes, p->act_sizes, sizeof(f->act_sizes));
+        f->obs_u8 = p->obs_u8;
+        int zc = c->zero_copy;
+        size_t ob = env_row_bytes(p, ENV_OBS);
+        f->env_obs = (const char*)(zc ? c->host_dev[ENV_OBS] : P(c->env_obs)) + a0 * ob;
+        f->env_rewards = (const float*)(zc ? c->host_dev[ENV_REW] : P(c->env_rewards)) + a0;
+        f->env_terminals = (const float*)(zc ? c->host_dev[ENV_TERM] : P(c->env_terminals)) + a0;
+        f->env_truncations =
+            (const float*)(zc ? c->host_dev[ENV_TRUNC] : P(c->env_truncations)) + a0;
+        f->env_actions = (float*)(zc ? c->host_dev[ENV_ACT] : P(c->env_actions)) + a0 * p->NH;
+        f->enc = W(c, p->enc_i);
+        for (int l = 0; l < p->L; l++) f->layers[l] = W(c, p->layer_i0 + l);
+        f->dec = W(c, p->dec_i);
+        f->logstd = p->continuous ? W(c, p->logstd_i) : NULL;
+        f->state = F(c->state) + a0 * p->H;
+        f->state_stride = (int64_t)p->A * p->H;
+        f->obs = (char*)P(c->obs) + a0 * T * p->OBS * (PREC == PK_BF16 ? 2 : 4);
+        f->rewards = F(c->rewards) + a0 * T;
+        f->dones = F(c->dones) + a0 * T;
+        f->logprob = F(c->logprob) + a0 * T;
+        f->values = F(c->values) + a0 * T;
+        f->actions = (char*)P(c->actions) + a0 * T * p->NH * 4;
+        f->T = p->T;
+        f->seed = p->sample_seed;
+        f->counter = (uint64_t*)P(c->counters) + b;
+        f->agent_offset = w->a0;
+        if (!pk_policy_step_fits_cuda(f, PREC)) c->fused = 0;
+    }
+}
+
 static int create_stream(cudaStream_t* s) {
     CU(cudaStreamCreateWithFlags(s, cudaStreamNonBlocking));
     return 0;
@@ -874,6 +939,7 @@ CudaTrainer* puffer_cuda_create(TrainerPlan* p, const void* nccl_id, char* err, 
         w->started = 1;
     }
     if (run_workers(c, CMD_INIT, 0, err, len) != 0) goto fail;
+    setup_fused(c);
     if (p->cfg.cudagraphs >= 0 && warmup_and_capture(c, err, len) != 0) goto fail;
     return c;
 fail:
@@ -954,6 +1020,7 @@ int puffer_cuda_epoch(CudaTrainer* c, int do_train, PufferEpochLogs* logs, char*
 // ---- host access -------------------------------------------------------------------------------
 
 int puffer_cuda_graphs_on(const CudaTrainer* c) { return c->use_graphs; }
+int puffer_cuda_fused_on(const CudaTrainer* c) { return c->fused; }
 
 int puffer_cuda_get_flat(CudaTrainer* c, int which, float* host, char* err, size_t len) {
     const void* src = which == PUFFER_FLAT_WEIGHTS ? (const void*)c->master : P(c->momentum);

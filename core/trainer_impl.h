@@ -97,6 +97,7 @@ int puffer_cuda_get_counters(CudaTrainer* t, uint64_t* host, char* err, size_t l
 int puffer_cuda_set_counters(CudaTrainer* t, const uint64_t* host, char* err, size_t len);
 int puffer_cuda_rollout(CudaTrainer* t, int field, float* out, char* err, size_t len);
 int puffer_cuda_graphs_on(const CudaTrainer* t);
+int puffer_cuda_fused_on(const CudaTrainer* t);
 void puffer_cuda_destroy(CudaTrainer* t);
 int puffer_cuda_nccl_id(void* out128, char* err, size_t len);
 

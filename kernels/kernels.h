@@ -235,6 +235,45 @@ PK_API int pk_sample_continuous_cuda(float* actions, float* logprob, float* valu
                                      int B, uint64_t seed, uint64_t* counter, int agent_offset,
                                      int dtype, void* stream);
 
+// policy_step.cu. One rollout step of the MinGRU policy for n agents in one kernel: the
+// composition of (trainer ingest) -> linear(enc) -> L x (linear, mingru_step) -> linear(dec) ->
+// sample -> (trainer store), with the same math and the same rounding to the storage dtype after
+// each layer. Row r of every array below is agent `agent_offset + r` (pointers already offset).
+#define PK_MAX_LAYERS 64
+typedef struct {
+    int n, OBS, H, L, ld, NH, continuous;
+    int32_t act_sizes[PK_MAX_HEADS];   // discrete: ld = sum + 1; continuous: ld = NH + 1
+    // env buffers, device memory or host memory mapped into the device: obs (n, OBS) uint8 or
+    // fp32; rewards, terminals, truncations (n); actions out (n, NH) fp32
+    const void* env_obs;
+    int obs_u8;
+    const float *env_rewards, *env_terminals, *env_truncations;
+    float* env_actions;
+    // weights (dtype): enc (H, OBS), layers[l] (3H, H), dec (ld, H), logstd (NH) when continuous
+    const void* enc;
+    const void* layers[PK_MAX_LAYERS];
+    const void* dec;
+    const void* logstd;
+    float* state;           // layer l's (n, H) fp32 recurrent state at state + l * state_stride
+    int64_t state_stride;
+    // rollout storage, slot t of T per row: obs (n, T, OBS) dtype; rewards, dones = max(terminal,
+    // truncation) (which also zeroes the state before the step), logprob, values (n, T) fp32;
+    // actions (n, T, NH) int32 (fp32 when continuous)
+    void* obs;
+    float *rewards, *dones, *logprob, *values;
+    void* actions;
+    int t, T;
+    // draws: as pk_sample_*_cuda with step = *counter + draw_offset; counter_add is added to
+    // *counter after the step (the trainer adds T after its last step instead of 1 per step)
+    uint64_t seed;
+    uint64_t* counter;
+    uint64_t draw_offset, counter_add;
+    int agent_offset;
+} PkPolicyStep;
+// 1 when the policy's largest matrix fits one block's shared memory (else use the unfused chain).
+PK_API int pk_policy_step_fits_cuda(const PkPolicyStep* p, int dtype);
+PK_API int pk_policy_step_cuda(const PkPolicyStep* p, int dtype, void* stream);
+
 // advantage.cu (all fp32).
 PK_API int pk_advantage_cuda(float* adv, const float* values, const float* rewards,
                              const float* dones, const float* ratios, int N, int T, float gamma,

@@ -129,7 +129,9 @@ def main(argv=None):
         ('env', args.env),
         ('backend / device', f'{args.backend} / {device}'
          + (f' ({"bf16" if getattr(trainer, "precision_bytes", 4) == 2 else "fp32"}'
-            f'{", graphs" if getattr(trainer, "cudagraphs", False) else ""})' if args.backend == 'native' else '')),
+            f'{", graphs" if getattr(trainer, "cudagraphs", False) else ""}'
+            f'{", fused rollout" if getattr(trainer, "fused_rollout", False) else ""})'
+            if args.backend == 'native' else '')),
         ('agents x horizon', f'{vec.num_agents} x {config["train"]["horizon"]}, {v["num_buffers"]} buffers, '
                              f'{v["num_threads"]} threads'),
         ('policy', f'hidden {config["policy"]["hidden_size"]}, layers {config["policy"]["num_layers"]}, '

@@ -298,5 +298,7 @@ void bind_trainer(nb::module_& m) {
         .def_prop_ro("total_epochs", [](NativeTrainer& t) { return t.info().total_epochs; })
         .def_prop_ro("num_params", [](NativeTrainer& t) { return t.info().num_params; })
         .def_prop_ro("precision_bytes", [](NativeTrainer& t) { return t.info().precision_bytes; })
-        .def_prop_ro("cudagraphs", [](NativeTrainer& t) { return t.info().use_graphs != 0; });
+        .def_prop_ro("cudagraphs", [](NativeTrainer& t) { return t.info().use_graphs != 0; })
+        .def_prop_ro("fused_rollout",
+                     [](NativeTrainer& t) { return t.info().fused_rollout != 0; });
 }

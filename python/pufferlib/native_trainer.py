@@ -22,7 +22,8 @@ TRAIN_KEYS = (
     "anneal_ent_coef", "min_ent_coef_ratio", "beta1", "minibatch_size", "horizon",
     "vtrace_rho_clip", "vtrace_c_clip", "prio_alpha", "prio_beta0",
 )
-BASE_KEYS = ("seed", "reset_state", "cudagraphs", "gpu_id")
+# fused_rollout is not an ini key: tests and benchmarks set it to compare with the unfused chain.
+BASE_KEYS = ("seed", "reset_state", "cudagraphs", "fused_rollout", "gpu_id")
 POLICY_KEYS = ("hidden_size", "num_layers")
 
 
@@ -194,6 +195,11 @@ class NativeTrainer:
     @property
     def cudagraphs(self):
         return self._t.cudagraphs
+
+    @property
+    def fused_rollout(self):
+        """True when CUDA rollout steps run as one fused kernel each."""
+        return self._t.fused_rollout
 
     def close(self):
         self._t.close()
