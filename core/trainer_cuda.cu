@@ -27,11 +27,13 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
+#include "nvtx.h"
 #include "ops_cuda.h"
 #include "trainer_impl.h"
 
@@ -94,6 +96,7 @@ struct Worker {   // one env buffer: its thread, stream, graphs and rollout acti
     cudaStream_t stream;
     PTensor r_obs, r_x[2], r_kzp, r_logits, r_act, r_logprob, r_value, r_reset;
     cudaGraphExec_t* graphs;   // one per rollout step
+    cudaEvent_t step_done;     // recorded after each step's launches; polled with sched_yield
     PkPolicyStep fused;        // the fused step's arguments (t and the counter fields per step)
     double env_time, gpu_time;
     int rc;
@@ -323,13 +326,17 @@ static int worker_rollout(Worker* w) {
     }
     for (int t = 0; t < p->T; t++) {
         double t0 = puffer_now();
+        PUFFER_RANGE_PUSH("rollout step");
         if (c->use_graphs) CU(cudaGraphLaunch(w->graphs[t], s));   // copy in, step, copy out
         else TRY(rollout_step(w, t, 1));
         CU(cudaStreamSynchronize(s));
+        PUFFER_RANGE_POP();
         stage(w, ENV_ACT, 0);
         double t1 = puffer_now();
         w->gpu_time += t1 - t0;
+        PUFFER_RANGE_PUSH("env step");
         p->env.step_buffer(p->env.vec, w->b);
+        PUFFER_RANGE_POP();
         w->env_time += puffer_now() - t1;
         for (int i = 0; i < ENV_BUFFERS; i++)
             if (i != ENV_ACT) stage(w, i, 1);
@@ -564,10 +571,12 @@ static int train_epoch(CudaTrainer* c, PufferEpochLogs* logs) {
     CU(cudaMemsetAsync(P(c->norm_sum), 0, sizeof(float), s));
     if (c->use_graphs && ent_coef != c->graph_ent_coef) TRY(capture_train(c, ent_coef));
     for (int mb = 0; mb < p->num_minibatches; mb++) {
+        PUFFER_RANGE_PUSH("train minibatch");
         TRY(train_prologue(c, mb, beta));
         if (c->use_graphs) CU(cudaGraphLaunch(c->train_graph, s));
         else TRY(train_body(c, ent_coef));
         TRY(train_epilogue(c));
+        PUFFER_RANGE_POP();
     }
     CU(cudaMemcpyAsync(c->h_logs, P(c->logs), PK_LOG_SIZE * sizeof(float), cudaMemcpyDeviceToHost, s));
     CU(cudaMemcpyAsync(c->h_logs + PK_LOG_SIZE, P(c->norm_sum), sizeof(float), cudaMemcpyDeviceToHost, s));

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# gpu_check.sh: on a GPU machine, build the kernels standalone, run the CUDA-vs-C kernel tests and
-# the MinGRU checker/benchmark. Logs go to $OUT (or ./gpu_check_out).
+# gpu_check.sh: on a GPU machine, build the kernels standalone, run the CUDA-vs-C kernel tests,
+# the MinGRU checker/benchmark and the per-kernel benchmark (bench_kernels). Logs go to $OUT
+# (or ./gpu_check_out).
 #   bash kernels/gpu_check.sh            (from the repository root)
 # Offline machines: pytest wheels in .whl/ are installed first if pytest is missing.
 set -uo pipefail
@@ -27,3 +28,4 @@ python3 -m pytest -q -p no:cacheprovider -rfE tests/test_kernels_gpu.py >"$OUT/p
 echo "pytest gpu rc=$?"
 grep -E "passed|failed|error" "$OUT/pytest_gpu.log" | tail -3
 "$BUILD/bench_mingru" 2>&1 | tee "$OUT/bench_mingru.log"
+"$BUILD/bench_kernels" 2>&1 | tee "$OUT/bench_kernels.log"

@@ -9,29 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <algorithm>
 #include <cmath>
 #include <vector>
 
-#include <cuda_runtime.h>
-
-#include "../kernels.h"
-
-#define CHECK(call)                                                                  \
-    do {                                                                             \
-        cudaError_t e_ = (call);                                                     \
-        if (e_ != cudaSuccess) {                                                     \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); \
-            exit(1);                                                                 \
-        }                                                                            \
-    } while (0)
-#define PK(call)                                                                          \
-    do {                                                                                  \
-        if ((call) != 0) {                                                                \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, pk_cuda_last_error());     \
-            exit(1);                                                                      \
-        }                                                                                 \
-    } while (0)
+#include "bench.cuh"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static float randn(void) {  // xorshift + Box-Muller, good enough for test data
@@ -97,24 +78,6 @@ static int compare(const char* name, const std::vector<float>& got, const std::v
     return ok;
 }
 
-template <typename F>
-static float median_ms(F fn, int reps) {
-    std::vector<float> ms(reps);
-    cudaEvent_t a, b;
-    CHECK(cudaEventCreate(&a));
-    CHECK(cudaEventCreate(&b));
-    for (int i = 0; i < 10; i++) fn();
-    for (int i = 0; i < reps; i++) {
-        CHECK(cudaEventRecord(a));
-        fn();
-        CHECK(cudaEventRecord(b));
-        CHECK(cudaEventSynchronize(b));
-        CHECK(cudaEventElapsedTime(&ms[i], a, b));
-    }
-    std::sort(ms.begin(), ms.end());
-    return ms[reps / 2];
-}
-
 // Checks and times one shape for each scan version: chunks = 1 (v1), 4, 8, 16 (v2), 0 (auto).
 static int run(int B, int T, int H, int dtype) {
     const char* dn = dtype == PK_BF16 ? "bf16" : "fp32";
@@ -155,23 +118,29 @@ static int run(int B, int T, int H, int dtype) {
         CHECK(cudaMemset(d_dkzp, 0xFF, 3 * n * es));
         CHECK(cudaMemset(d_dx, 0xFF, n * es));
         auto fwd_fn = [&] {
-            PK(pk_mingru_scan_forward_cuda(d_y, (float*)d_hs, d_kzp, d_x, d_h0, d_reset, B, T, H,
-                                           dtype, nullptr));
+            return pk_mingru_scan_forward_cuda(d_y, (float*)d_hs, d_kzp, d_x, d_h0, d_reset, B, T,
+                                               H, dtype, nullptr);
         };
         auto bwd_fn = [&] {
-            PK(pk_mingru_scan_backward_cuda(d_dkzp, d_dx, d_dy, d_dhl, d_kzp, d_x, (float*)d_hs,
-                                            d_h0, d_reset, B, T, H, dtype, nullptr));
+            return pk_mingru_scan_backward_cuda(d_dkzp, d_dx, d_dy, d_dhl, d_kzp, d_x,
+                                                (float*)d_hs, d_h0, d_reset, B, T, H, dtype,
+                                                nullptr);
         };
-        fwd_fn();
-        bwd_fn();
+        PK(fwd_fn());
+        PK(bwd_fn());
         CHECK(cudaDeviceSynchronize());
         printf(" chunks=%d%s\n", chunks, chunks == 0 ? " (auto)" : chunks == 1 ? " (v1)" : "");
         ok &= compare("y", download(d_y, n, dtype), y, tol);
         ok &= compare("hs", download(d_hs, n, PK_F32), hs, 1e-5);
         ok &= compare("dkzp", download(d_dkzp, 3 * n, dtype), dkzp, tol);
         ok &= compare("dx", download(d_dx, n, dtype), dx, tol);
-        float fwd = median_ms(fwd_fn, 50);
-        float bwd = median_ms(bwd_fn, 50);
+        char label[96];
+        snprintf(label, sizeof(label), "mingru_scan_forward B=%d T=%d H=%d %s chunks=%d", B, T, H,
+                 dn, chunks);
+        double fwd = bench_time_us(label, fwd_fn, nullptr, 0, nullptr) / 1000.0;  // ms
+        snprintf(label, sizeof(label), "mingru_scan_backward B=%d T=%d H=%d %s chunks=%d", B, T,
+                 H, dn, chunks);
+        double bwd = bench_time_us(label, bwd_fn, nullptr, 0, nullptr) / 1000.0;
         printf("  forward  %8.4f ms  %7.1f GB/s\n", fwd, fwd_bytes / fwd / 1e6);
         printf("  backward %8.4f ms  %7.1f GB/s   (H100 copy ~3000 GB/s)\n", bwd,
                bwd_bytes / bwd / 1e6);
