@@ -27,7 +27,6 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,7 +95,6 @@ struct Worker {   // one env buffer: its thread, stream, graphs and rollout acti
     cudaStream_t stream;
     PTensor r_obs, r_x[2], r_kzp, r_logits, r_act, r_logprob, r_value, r_reset;
     cudaGraphExec_t* graphs;   // one per rollout step
-    cudaEvent_t step_done;     // recorded after each step's launches; polled with sched_yield
     PkPolicyStep fused;        // the fused step's arguments (t and the counter fields per step)
     double env_time, gpu_time;
     int rc;
