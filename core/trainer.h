@@ -39,8 +39,9 @@ typedef struct {
     double seed;              // [base] weights init; action/replay sampling use seed + rank
     double reset_state;       // [base] zero recurrent state at the start of every rollout
     double cudagraphs;        // [base] warm-up iterations before graph capture; -1 = eager
-    double fused_rollout;     // CUDA: 1 = one kernel per rollout step (when the policy fits), 0 = the
-                              // unfused chain of kernels (for comparison; same results up to rounding)
+    double fused_rollout;     // CUDA rollout step: 1 = one fused kernel when the policy is small enough
+                              // for it to win (trainer_cuda.cu), 2 = fused whenever it fits, 0 = the
+                              // chain of separate kernels (same results up to rounding)
     double hidden_size;       // [policy]
     double num_layers;        // [policy]
     double total_timesteps;   // [train] this rank's budget: total_epochs = it / (agents * horizon)

@@ -94,10 +94,11 @@ def test_fused_rollout_matches_unfused_chain(env_name):
         trainer.epoch()
         trainer.epoch(train=False)
         runs.append((trainer.rollout_buffers(), trainer.state_dict()['counters']))
+        precision_bytes = trainer.precision_bytes
         trainer.close()
     (b1, c1), (b0, c0) = runs
     assert np.array_equal(c1, c0)   # the same number of draws per buffer
-    tol = 1e-5 if trainer.precision_bytes == 4 else 2e-2
+    tol = 1e-5 if precision_bytes == 4 else 2e-2
     scale = max(1.0, float(np.abs(b0['values']).max()))
     assert np.abs(b1['values'][:, 0] - b0['values'][:, 0]).max() <= tol * scale
     assert np.array_equal(b1['observations'][:, 0], b0['observations'][:, 0])

@@ -41,18 +41,34 @@ __host__ __device__ static inline int padded_cols(int N, int elem_bytes) {
     return words * 4 / elem_bytes;
 }
 
-// Wt (K, Np) <- W (N, K), all threads of the block.
+// Wt (K, Np) <- W (N, K), all threads of the block. Each thread issues STAGE_ILP loads before
+// its stores: the loop is L2-latency-bound otherwise (one ~200-cycle round trip per element).
+#define STAGE_ILP 8
 template <typename S>
 __device__ void stage_transposed(S* Wt, const S* __restrict__ W, int N, int K, int Np) {
-    for (int i = threadIdx.x; i < N * K; i += PS_THREADS) {
-        int j = i / K, k = i - j * K;
-        Wt[k * Np + j] = W[i];
+    const int NK = N * K;
+    for (int base = threadIdx.x; base < NK; base += PS_THREADS * STAGE_ILP) {
+        S v[STAGE_ILP];
+        #pragma unroll
+        for (int u = 0; u < STAGE_ILP; u++) {
+            int i = base + u * PS_THREADS;
+            if (i < NK) v[u] = W[i];
+        }
+        #pragma unroll
+        for (int u = 0; u < STAGE_ILP; u++) {
+            int i = base + u * PS_THREADS;
+            if (i < NK) {
+                int j = i / K, k = i - j * K;
+                Wt[k * Np + j] = v[u];
+            }
+        }
     }
 }
 
-// out (rows, N) = in (rows, K) W^T with Wt staged; results rounded to S. fp32 in / out.
+// out (rows, N; row stride ldo) = in (rows, K) W^T with Wt staged; results rounded to S.
 template <typename S>
-__device__ void matmul(float* out, const float* in, const S* Wt, int rows, int K, int N, int Np) {
+__device__ void matmul(float* out, int ldo, const float* in, const S* Wt, int rows, int K, int N,
+                       int Np) {
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int chunks = (N + 31) / 32;
     for (int item = warp; item < rows * chunks; item += PS_WARPS) {
@@ -68,7 +84,7 @@ __device__ void matmul(float* out, const float* in, const S* Wt, int rows, int K
             s3 = fmaf(x[k + 3], ldf(Wt + (k + 3) * Np + j), s3);
         }
         for (; k < K; k++) s0 = fmaf(x[k], ldf(Wt + k * Np + j), s0);
-        out[a * N + j] = round_to((s0 + s1) + (s2 + s3), (const S*)nullptr);
+        out[a * ldo + j] = round_to((s0 + s1) + (s2 + s3), (const S*)nullptr);
     }
 }
 
@@ -139,11 +155,24 @@ __global__ void __launch_bounds__(PS_THREADS) policy_step_kernel(PkPolicyStep p,
     // ingest: env rows -> storage slot t and the encoder input (rounded as the storage rounds)
     const O* env_obs = (const O*)p.env_obs + (int64_t)first * OBS;
     S* obs_store = (S*)p.obs;
-    for (int i = threadIdx.x; i < rows * OBS; i += PS_THREADS) {
-        int r = i / OBS, k = i - r * OBS;
-        float v = round_to((float)env_obs[i], (const S*)nullptr);
-        xin[i] = v;
-        stf(obs_store + ((int64_t)(first + r) * p.T + p.t) * OBS + k, v);
+    const int RO = rows * OBS;
+    for (int base = threadIdx.x; base < RO; base += PS_THREADS * 4) {   // 4 host reads in flight
+        float v[4];
+        #pragma unroll
+        for (int u = 0; u < 4; u++) {
+            int i = base + u * PS_THREADS;
+            if (i < RO) v[u] = (float)env_obs[i];
+        }
+        #pragma unroll
+        for (int u = 0; u < 4; u++) {
+            int i = base + u * PS_THREADS;
+            if (i < RO) {
+                int r = i / OBS, k = i - r * OBS;
+                float x0 = round_to(v[u], (const S*)nullptr);
+                xin[i] = x0;
+                stf(obs_store + ((int64_t)(first + r) * p.T + p.t) * OBS + k, x0);
+            }
+        }
     }
     if (threadIdx.x < rows) {
         int row = first + threadIdx.x;
@@ -155,14 +184,14 @@ __global__ void __launch_bounds__(PS_THREADS) policy_step_kernel(PkPolicyStep p,
     int Np = padded_cols(H, (int)sizeof(S));
     stage_transposed(Wt, (const S*)p.enc, H, OBS, Np);
     __syncthreads();
-    matmul(x, xin, Wt, rows, OBS, H, Np);
+    matmul(x, H, xin, Wt, rows, OBS, H, Np);
 
     for (int l = 0; l < p.L; l++) {
         Np = padded_cols(3 * H, (int)sizeof(S));
         __syncthreads();   // Wt and x free again
         stage_transposed(Wt, (const S*)p.layers[l], 3 * H, H, Np);
         __syncthreads();
-        matmul(kzp, x, Wt, rows, H, 3 * H, Np);
+        matmul(kzp, G, x, Wt, rows, H, 3 * H, Np);
         __syncthreads();
         float* state = p.state + (int64_t)l * p.state_stride + (int64_t)first * H;
         for (int i = threadIdx.x; i < rows * H; i += PS_THREADS) {
@@ -183,7 +212,7 @@ __global__ void __launch_bounds__(PS_THREADS) policy_step_kernel(PkPolicyStep p,
     __syncthreads();
     stage_transposed(Wt, (const S*)p.dec, p.ld, H, Np);
     __syncthreads();
-    matmul(kzp, x, Wt, rows, H, p.ld, Np);
+    matmul(kzp, G, x, Wt, rows, H, p.ld, Np);
     __syncthreads();
     if (threadIdx.x < rows)
         sample_row(p, kzp + threadIdx.x * G, (const S*)p.logstd, first + threadIdx.x, step);
