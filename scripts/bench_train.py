@@ -11,6 +11,7 @@ Examples:
   python scripts/bench_train.py breakout
   python scripts/bench_train.py cartpole --device cpu --vec.total-agents 512 --train.minibatch-size 4096
   python scripts/bench_train.py squared --backend torch --steps 2000000
+  python scripts/bench_train.py breakout --backend torch --base.cudagraphs -1     (eager, no CUDA graphs)
 """
 import argparse
 import statistics
@@ -130,8 +131,7 @@ def main(argv=None):
         ('backend / device', f'{args.backend} / {device}'
          + (f' ({"bf16" if getattr(trainer, "precision_bytes", 4) == 2 else "fp32"}'
             f'{", graphs" if getattr(trainer, "cudagraphs", False) else ""}'
-            f'{", fused rollout" if getattr(trainer, "fused_rollout", False) else ""})'
-            if args.backend == 'native' else '')),
+            f'{", fused rollout" if getattr(trainer, "fused_rollout", False) else ""})')),
         ('agents x horizon', f'{vec.num_agents} x {config["train"]["horizon"]}, {v["num_buffers"]} buffers, '
                              f'{v["num_threads"]} threads'),
         ('policy', f'hidden {config["policy"]["hidden_size"]}, layers {config["policy"]["num_layers"]}, '

@@ -1,5 +1,6 @@
-"""The torch backend end to end: a fake vector env for the mechanics, the 2-process gloo test, and
-learning to a score on the real squared and cartpole envs within 5 minutes of 2 CPU cores."""
+"""The torch backend end to end: a fake vector env for the mechanics, the 2-process gloo test,
+learning to a score on the real squared and cartpole envs within 5 minutes of 2 CPU cores, and (marked
+gpu) CUDA graphs against eager launches."""
 import copy
 import time
 
@@ -10,7 +11,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from pufferlib.models import log_prob_entropy
-from pufferlib.torch_trainer import TorchTrainer
+from pufferlib.torch_trainer import EnvIO, TorchTrainer, page_groups
+from pufferlib.train import NonFiniteLoss
 
 
 class FakeVec:
@@ -192,6 +194,40 @@ def test_learns_fake_env():
     assert logs['env/episode_return'] / 8 > 0.6 > first['env/episode_return'] / 8 + 0.1
 
 
+def test_page_groups_merge_ranges_that_share_a_page():
+    spans = [(8192, 8200, 'b'), (100, 4196, 'a'), (4196, 4200, 'c'), (20000, 30000, 'd'), (30000, 30001, 'e')]
+    assert page_groups(spans, 4096) == [(100, 4200, ['a', 'c']), (8192, 8200, ['b']), (20000, 30001, ['d', 'e'])]
+
+
+SYNCING_OPS = ('_local_scalar_dense', 'nonzero', 'is_nonzero', 'multinomial', 'equal', 'unique', 'masked_select')
+
+
+@pytest.mark.parametrize('network, act_sizes, reset_state', [('MinGRU', (3,), True), ('MinGRU', (4, 2), False),
+                                                             ('LSTM', (1, 1), True), ('MLP', (3,), False)])
+def test_rollout_step_and_minibatch_never_wait_for_the_host(network, act_sizes, reset_state):
+    """What a CUDA graph needs of policy_step and minibatch, checked on the CPU: no op that reads a
+    device value back to the host (.item(), nonzero, multinomial's checks, ...)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class RecordOps(TorchDispatchMode):
+        ops = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.add(str(func))
+            return func(*args, **(kwargs or {}))
+
+    config = small_config()
+    config['torch']['network'], config['reset_state'] = network, reset_state
+    trainer = TorchTrainer(config, FakeVec(act_sizes=act_sizes))
+    trainer.epoch()
+    with RecordOps() as mode:
+        with torch.no_grad():
+            trainer.policy_step(3)
+        trainer.minibatch()
+    assert 'aten.addmm.default' in mode.ops or 'aten.mm.default' in mode.ops   # the mode saw the work
+    assert [op for op in mode.ops if any(s in op for s in SYNCING_OPS)] == []
+
+
 # -- data parallel ------------------------------------------------------------------------------------------
 
 def _distributed_worker(rank, world_size, store_path, out_path):
@@ -238,35 +274,39 @@ def test_two_process_gloo_weights_stay_identical(tmp_path):
 # These run in CI (no skip): each must reach its score within 5 minutes of wall clock. The configs are
 # the reference's, shrunk for 2 cores (fewer agents, smaller minibatches); every override is listed.
 
-def train_until(env_name, config, env_kwargs, metric, target, window, time_limit):
+def train_until(env_name, config, env_kwargs, metric, target, window, time_limit, device='cpu'):
     # One torch thread: these shapes are small, and a second spinning OpenMP thread collapses
     # throughput (10x) whenever anything else wants a core. One thread runs ~40k steps/s here.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _train_until(env_name, config, env_kwargs, metric, target, window, time_limit)
+        return _train_until(env_name, config, env_kwargs, metric, target, window, time_limit, device)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train_until(env_name, config, env_kwargs, metric, target, window, time_limit):
+def _train_until(env_name, config, env_kwargs, metric, target, window, time_limit, device):
     import pufferlib
     torch.manual_seed(0)
     vec = pufferlib.make(env_name, total_agents=config['vec']['total_agents'], num_buffers=1,
                          num_threads=config['vec'].get('num_threads', 2), seed=config['seed'], **env_kwargs)
-    trainer = TorchTrainer(config, vec)
+    trainer = TorchTrainer(config, vec, device)
     start, history = time.time(), []
-    while trainer.epoch_index < trainer.total_epochs and time.time() - start < time_limit:
-        logs = trainer.epoch()
-        if f'env/{metric}' in logs:
-            history.append(logs[f'env/{metric}'])
-        if len(history) >= window and np.mean(history[-window:]) >= target:
-            return np.mean(history[-window:]), time.time() - start, trainer.global_step
-    return (np.mean(history[-window:]) if history else float('nan')), time.time() - start, trainer.global_step
+    try:
+        while trainer.epoch_index < trainer.total_epochs and time.time() - start < time_limit:
+            logs = trainer.epoch()
+            if f'env/{metric}' in logs:
+                history.append(logs[f'env/{metric}'])
+            if len(history) >= window and np.mean(history[-window:]) >= target:
+                return np.mean(history[-window:]), time.time() - start, trainer.global_step
+        return (np.mean(history[-window:]) if history else float('nan')), time.time() - start, trainer.global_step
+    finally:
+        trainer.close()
+        vec.close()
 
 
-def test_squared_reaches_perf_0_9_within_5_minutes():
-    config = {
+def squared_config():
+    return {
         'seed': 73, 'reset_state': True,
         'vec': {'total_agents': 512,      # squared.ini: 4096
                 'num_threads': 1},        # env steps are ~free; a 2nd OpenMP pool would fight torch's
@@ -280,7 +320,11 @@ def test_squared_reaches_perf_0_9_within_5_minutes():
                   'learning_rate': 0.03,          # squared.ini: 0.005
                   'ent_coef': 0.05},              # squared.ini: 0.01 (0.01-0.02 plateau at ~0.85)
     }
-    perf, seconds, steps = train_until('squared', config, {'size': 11}, 'perf', 0.9, window=3, time_limit=300)
+
+
+def test_squared_reaches_perf_0_9_within_5_minutes():
+    perf, seconds, steps = train_until('squared', squared_config(), {'size': 11}, 'perf', 0.9, window=3,
+                                       time_limit=300)
     print(f"squared: perf {perf:.3f} after {steps} steps in {seconds:.0f}s")
     assert perf >= 0.9, f"squared perf {perf:.3f} < 0.9 after {steps} steps, {seconds:.0f}s"
     assert seconds <= 300
@@ -306,3 +350,129 @@ def test_cartpole_reaches_return_190_within_5_minutes():
     print(f"cartpole: episode return {ret:.1f} after {steps} steps in {seconds:.0f}s")
     assert ret >= 190, f"cartpole return {ret:.1f} < 190 after {steps} steps, {seconds:.0f}s"
     assert seconds <= 300
+
+
+# -- CUDA graphs (marked gpu) -----------------------------------------------------------------------------
+#
+# One epoch runs eagerly, the next captures one graph per rollout slot and one for the minibatch. Graphs
+# replay the same kernels on the same RNG stream, so the runs must agree; FakeVec's observations do not
+# depend on the actions, so a difference cannot snowball through the envs.
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs torch with CUDA')
+
+
+def run_fake(cudagraphs, epochs=4, network='MinGRU', act_sizes=(3,), obs_dtype=np.float32, stage=False,
+             monkeypatch=None):
+    config = small_config(horizon=16, minibatch_size=128, replay_ratio=2.0)
+    config['torch']['network'], config['cudagraphs'] = network, cudagraphs
+    if stage:   # as if cudaHostRegister had failed: every env buffer through pinned staging
+        monkeypatch.setattr(EnvIO, '_register', lambda self, device: set())
+    trainer = TorchTrainer(config, FakeVec(num_agents=32, act_sizes=act_sizes, obs_dtype=obs_dtype), 'cuda')
+    try:
+        logs = [trainer.epoch() for _ in range(epochs)]
+        assert (trainer.rollout_graphs is not None) == (cudagraphs >= 0)
+        assert (trainer.train_graph is not None) == (cudagraphs >= 0)
+        assert sorted(trainer.io.staged) == (sorted(EnvIO.NAMES) if stage else [])
+        weights = [p.detach().cpu() for p in trainer.policy.parameters()]
+        return logs, trainer.actions.cpu(), trainer.values.cpu(), weights
+    finally:
+        trainer.close()
+
+
+def assert_runs_agree(eager, graphs):
+    (logs0, actions0, values0, w0), (logs1, actions1, values1, w1) = eager, graphs
+    assert (actions0 == actions1).float().mean() >= 0.99
+    torch.testing.assert_close(values1, values0, rtol=1e-3, atol=1e-4)
+    for a, b in zip(w0, w1):
+        torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-4)
+    for l0, l1 in zip(logs0, logs1):
+        for key in ('loss/policy', 'loss/value', 'loss/entropy', 'loss/kl', 'loss/explained_variance'):
+            assert l1[key] == pytest.approx(l0[key], rel=1e-3, abs=1e-5), key
+
+
+@pytest.mark.gpu
+@cuda
+@pytest.mark.parametrize('network, act_sizes, obs_dtype', [('MinGRU', (3,), np.float32),
+                                                           ('MinGRU', (4, 2), np.uint8),
+                                                           ('LSTM', (1, 1), np.float32)])
+def test_cuda_graphs_match_eager(network, act_sizes, obs_dtype):
+    runs = [run_fake(cudagraphs, network=network, act_sizes=act_sizes, obs_dtype=obs_dtype)
+            for cudagraphs in (-1, 0)]
+    assert_runs_agree(*runs)
+
+
+@pytest.mark.gpu
+@cuda
+def test_cuda_graphs_match_eager_with_staged_env_buffers(monkeypatch):
+    assert_runs_agree(run_fake(-1), run_fake(0, stage=True, monkeypatch=monkeypatch))
+
+
+@pytest.mark.gpu
+@cuda
+def test_env_buffers_pinned_in_place_once():
+    """The real env's buffers are registered in place; a second registration of the same pages fails,
+    falls back to staging, and leaves no CUDA error behind for torch to trip over."""
+    import pufferlib
+    vec = pufferlib.make('breakout', total_agents=256, num_buffers=2, num_threads=2, seed=1)
+    first = EnvIO(vec, torch.device('cuda'))
+    second = EnvIO(vec, torch.device('cuda'))
+    try:
+        assert first.staged == [] and first.registered
+        assert sorted(second.staged) == sorted(EnvIO.NAMES) and second.registered == []
+        assert torch.ones(3, device='cuda').add_(1).sum().item() == 6   # no stale error
+    finally:
+        second.close()
+        first.close()
+        vec.close()
+
+
+@pytest.mark.gpu
+@cuda
+def test_cuda_graphs_on_breakout_match_eager_for_the_first_graph_epoch():
+    """The real env through the graphs: epoch 0 eager in both runs, epoch 1 replayed in one."""
+    import pufferlib
+    runs = []
+    for cudagraphs in (-1, 0):
+        config = small_config(horizon=32, minibatch_size=2048, replay_ratio=2.0)
+        config['policy'], config['cudagraphs'] = {'hidden_size': 64, 'num_layers': 2}, cudagraphs
+        vec = pufferlib.make('breakout', total_agents=256, num_buffers=2, num_threads=2, seed=73)
+        trainer = TorchTrainer(config, vec, 'cuda')
+        try:
+            logs = [trainer.epoch() for _ in range(2)]
+            assert trainer.io.staged == []
+            runs.append((logs, trainer.actions.cpu(), trainer.values.cpu()))
+        finally:
+            trainer.close()
+            vec.close()
+    (logs0, actions0, values0), (logs1, actions1, values1) = runs
+    assert (actions0 == actions1).float().mean() >= 0.99
+    for key in ('loss/policy', 'loss/value', 'loss/entropy'):
+        assert logs1[1][key] == pytest.approx(logs0[1][key], rel=1e-2, abs=1e-4), key
+
+
+@pytest.mark.gpu
+@cuda
+def test_cuda_graphs_nonfinite_loss_raises():
+    config = small_config()
+    config['cudagraphs'] = 0
+    trainer = TorchTrainer(config, FakeVec(), 'cuda')
+    try:
+        trainer.epoch(), trainer.epoch()
+        assert trainer.train_graph is not None
+        with torch.no_grad():
+            trainer.policy.decoder[-1, 0] = float('nan')   # in place: the graphs still hold it
+        with pytest.raises(NonFiniteLoss, match='non-finite loss'):
+            trainer.epoch()
+    finally:
+        trainer.close()
+
+
+@pytest.mark.gpu
+@cuda
+def test_squared_reaches_perf_0_9_on_cuda_with_graphs():
+    config = squared_config()
+    config['cudagraphs'] = 0
+    perf, seconds, steps = train_until('squared', config, {'size': 11}, 'perf', 0.9, window=3,
+                                       time_limit=120, device='cuda')
+    print(f"squared on cuda with graphs: perf {perf:.3f} after {steps} steps in {seconds:.0f}s")
+    assert perf >= 0.9, f"squared perf {perf:.3f} < 0.9 after {steps} steps, {seconds:.0f}s"

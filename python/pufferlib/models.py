@@ -67,6 +67,7 @@ class LogSpaceScan(torch.autograd.Function):
         w_t = exp(log a_t + log h_{t-1} - log h_t)    share of h_t carried over from h_{t-1}
         G_t = dL/dlog h_t + w_{t+1} G_{t+1}            gradient reaching log h_t, walking t backwards
         dlog a_t = w_t G_t,   dlog b_t = (1 - w_t) G_t,   dlog h0 = w_0 G_0
+    Each step of either walk writes its slot in place (out=): two kernels per step forward, one back.
     """
 
     @staticmethod
@@ -74,8 +75,7 @@ class LogSpaceScan(torch.autograd.Function):
         log_h = torch.empty_like(log_b)
         prev = log_h0
         for t in range(log_b.shape[1]):
-            prev = torch.logaddexp(log_a[:, t] + prev, log_b[:, t])
-            log_h[:, t] = prev
+            prev = torch.logaddexp(log_a[:, t] + prev, log_b[:, t], out=log_h[:, t])
         ctx.save_for_backward(log_a, log_h0, log_h)
         return log_h
 
@@ -85,12 +85,12 @@ class LogSpaceScan(torch.autograd.Function):
         log_h_prev = torch.cat([log_h0.unsqueeze(1), log_h[:, :-1]], dim=1)
         w = torch.exp(log_a + log_h_prev - log_h)   # 0 at resets and where h_{t-1} = 0
         G = torch.empty_like(grad_log_h)
-        carried = torch.zeros_like(grad_log_h[:, 0])
-        for t in range(grad_log_h.shape[1] - 1, -1, -1):
-            G[:, t] = grad_log_h[:, t] + carried
-            carried = G[:, t] * w[:, t]
+        T = grad_log_h.shape[1]
+        G[:, T - 1] = grad_log_h[:, T - 1]
+        for t in range(T - 2, -1, -1):
+            torch.addcmul(grad_log_h[:, t], G[:, t + 1], w[:, t + 1], out=G[:, t])
         d_log_a = G * w
-        return d_log_a, G - d_log_a, carried
+        return d_log_a, G - d_log_a, G[:, 0] * w[:, 0]
 
 
 def mingru_sequence(x, h0, weight, resets):

@@ -10,6 +10,9 @@ torch.nn.utils.clip_grad_norm_ outside this class):
     W <- W - lr * scale * U                                         weight decay fixed at 0
 
 beta2 and eps exist in the config (and are swept) but Muon does not use them.
+
+lr may be a float or a 0-d tensor on the parameters' device: the torch trainer passes a tensor it
+refills each epoch, so a step captured in a CUDA graph follows the annealed learning rate.
 """
 import math
 
@@ -39,7 +42,8 @@ def newton_schulz(G):
     X = X / X.norm().clamp_min(1e-7)
     for a, b, c in NS_COEFFICIENTS:
         S = X @ X.T
-        X = a * X + (b * S + c * (S @ S)) @ X
+        B = torch.addmm(S, S, S, beta=b, alpha=c)   # b S + c S^2
+        X = torch.addmm(X, B, X, beta=a)            # a X + B X
     if tall:
         X = X.T
     return X.to(G.dtype)
@@ -76,5 +80,8 @@ class Muon(torch.optim.Optimizer):
                     U, scale = G, 1.0
                 if wd:
                     p.mul_(1 - lr * wd)
-                p.add_(U, alpha=-lr * scale)
+                if torch.is_tensor(lr):
+                    p.addcmul_(U, lr, value=-scale)
+                else:
+                    p.add_(U, alpha=-lr * scale)
         return loss

@@ -32,6 +32,8 @@ def puffer_advantage(values, rewards, dones, ratios, gamma, gae_lambda, rho_clip
         delta_t = rho_t * (rewards[t+1] + gamma * values[t+1] * m - values[t])
         adv_t   = delta_t + gamma * gae_lambda * c_t * m * adv_{t+1}
     and adv_{T-1} = 0: the last step of every segment only serves as the bootstrap value.
+    Every delta_t and trace factor gamma * gae_lambda * c_t * m is computed at once; only the
+    recurrence walks t, one fused multiply-add per step written in place.
 
     TD formula: the reference has two variants (pitfalls 5). We clip the whole TD error,
     rho * (r + gamma V' - V), which is V-trace as published (Espeholt et al. 2018) and what the
@@ -40,15 +42,14 @@ def puffer_advantage(values, rewards, dones, ratios, gamma, gae_lambda, rho_clip
     """
     N, T = values.shape
     values, rewards, dones, ratios = (x.float() for x in (values, rewards, dones, ratios))
-    rho = ratios.clamp(max=rho_clip)
-    c = ratios.clamp(max=c_clip)
+    rho = ratios[:, :-1].clamp(max=rho_clip)
+    c = ratios[:, :-1].clamp(max=c_clip)
+    m = 1.0 - dones[:, 1:]
+    delta = rho * (rewards[:, 1:] + gamma * values[:, 1:] * m - values[:, :-1])
+    trace = gamma * gae_lambda * c * m
     advantages = torch.zeros(N, T, device=values.device)
-    next_adv = torch.zeros(N, device=values.device)
     for t in range(T - 2, -1, -1):
-        m = 1.0 - dones[:, t + 1]
-        delta = rho[:, t] * (rewards[:, t + 1] + gamma * values[:, t + 1] * m - values[:, t])
-        next_adv = delta + gamma * gae_lambda * c[:, t] * m * next_adv
-        advantages[:, t] = next_adv
+        torch.addcmul(delta[:, t], trace[:, t], advantages[:, t + 1], out=advantages[:, t])
     return advantages
 
 
@@ -60,12 +61,15 @@ def priorities(advantages, alpha):
 
 
 def sample_segments(probs, segments, generator=None):
-    """Row indices, i.i.d. with replacement."""
-    return torch.multinomial(probs, segments, replacement=True, generator=generator)
+    """Row indices, i.i.d. with replacement, drawn by inverse CDF: row i covers the stretch of the
+    cumulative sum that probs[i] adds. No host synchronisation, so it can run inside a CUDA graph."""
+    cdf = probs.cumsum(0)
+    u = torch.rand(segments, generator=generator, device=probs.device) * cdf[-1]
+    return torch.searchsorted(cdf, u, right=True).clamp_max(probs.shape[0] - 1)
 
 
 def importance_weights(probs, idx, beta):
-    """(N * P_i)^-beta for the sampled rows; no max-normalisation (pitfalls 6)."""
+    """(N * P_i)^-beta for the sampled rows; no max-normalisation (pitfalls 6). beta: float or tensor."""
     return (probs.shape[0] * probs[idx]).pow(-beta)
 
 
@@ -79,7 +83,7 @@ LOSS_KEYS = ('policy', 'value', 'entropy', 'total', 'old_kl', 'kl', 'clipfrac')
 
 def ppo_loss(logits, new_values, logstd, actions, old_logprobs, old_values, advantages, prio_weights,
              act_sizes, clip_coef, vf_clip_coef, vf_coef, ent_coef):
-    """Clipped PPO with clipped value loss and entropy bonus (6.4).
+    """Clipped PPO with clipped value loss and entropy bonus (6.4). ent_coef: float or 0-d tensor.
 
     logits (S, T, D), new_values (S, T), actions (S, T, num_atns), old_logprobs/old_values/advantages
     (S, T), prio_weights (S,). Returns (loss, logs: (7,) tensor in LOSS_KEYS order, ratio, new_values).
@@ -110,7 +114,8 @@ def ppo_loss(logits, new_values, logstd, actions, old_logprobs, old_values, adva
 
 
 def explained_variance(predictions, targets):
+    """1 - Var(targets - predictions) / Var(targets), NaN when Var(targets) is 0 or not finite.
+    A 0-d tensor (no host synchronisation); the trainer reads it with the epoch's losses."""
     var = targets.var()
-    if not torch.isfinite(var) or var.item() == 0:
-        return float('nan')
-    return (1 - (targets - predictions).var() / var).item()
+    ev = 1 - (targets - predictions).var() / var
+    return torch.where(torch.isfinite(var) & (var != 0), ev, torch.full_like(ev, float('nan')))
