@@ -322,6 +322,11 @@ PK_API int pk_muon_cuda(float* master, void* params, const void* grad, float* mo
                         int num_tensors, const float* lr, float mu, float max_grad_norm,
                         float weight_decay, float* norm_out, void* workspace, int dtype,
                         void* stream);
+// Benchmark knob: path 0 = pick automatically (default: the one-launch fused kernel when the
+// shapes fit, else cuBLAS), 1 = the cuBLAS path, 2 = the fused kernel (pk_muon_cuda fails when
+// it cannot run the shapes) with blocks_per_tensor blocks per tensor (0 = choose; 1 = one block;
+// 2..16 = a thread-block cluster, sm_90). Process-wide; not thread-safe.
+PK_API void pk_muon_set_path_cuda(int path, int blocks_per_tensor);
 
 // cast.cu. Any of PK_F32 / PK_BF16 to any.
 PK_API int pk_cast_cuda(void* dst, int dst_dtype, const void* src, int src_dtype, int64_t n,

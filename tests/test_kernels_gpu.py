@@ -51,6 +51,7 @@ CUDA_SIGNATURES = {
     'pk_clip_grad_norm_cuda': ([P, I64, F, P, P, I, P], I),
     'pk_muon_workspace_bytes_cuda': ([P, P, I, I], SZ),
     'pk_muon_cuda': ([P, P, P, P, P, P, P, I, P, F, F, F, P, P, I, P], I),
+    'pk_muon_set_path_cuda': ([I, I], None),
     'pk_cast_cuda': ([P, I, P, I, I64, P], I),
 }
 
@@ -530,6 +531,123 @@ def test_muon_update_direction(libs, rng, dtype):
     for o, R, C in zip(offsets, rows, cols):
         n = R * C
         check(f'update {R}x{C}', got[o:o + n] - w0[o:o + n], master[o:o + n] - w0[o:o + n], 1e-4)
+
+
+# The trainer's Muon tensors (obs 118, one discrete head: decoder (4, H); layers (3H, H)) at
+# breakout's shapes (hidden 64, 2 layers) and the default ones (hidden 128, 4 layers), plus a
+# 1 x 3 logstd row and a 1-D tensor of 16.
+MUON_SHAPES = {
+    'breakout': [(64, 118), (4, 64), (192, 64), (192, 64), (1, 3), (0, 16)],
+    'default': [(128, 118), (4, 128)] + [(384, 128)] * 4 + [(1, 3), (0, 16)],
+}
+# (path, blocks per tensor) of pk_muon_set_path_cuda: cuBLAS, automatic fused, forced fused.
+MUON_VARIANTS = [(1, 0), (2, 0), (2, 1), (2, 2), (2, 4), (2, 8), (2, 16)]
+
+
+@pytest.fixture
+def muon_path(libs):
+    _, gpu = libs
+    yield gpu.pk_muon_set_path_cuda
+    gpu.pk_muon_set_path_cuda(0, 0)
+
+
+@pytest.mark.parametrize('config', ['breakout', 'default'])
+@pytest.mark.parametrize('dtype', DTYPES)
+def test_muon_paths(libs, rng, muon_path, dtype, config):
+    """The fused one-launch Muon (each blocks-per-tensor variant that fits this GPU) and the cuBLAS
+    path both match the C reference over two steps (clipped, then unclipped) and each other; the
+    fused kernel is bit-reproducible."""
+    cpu, gpu = libs
+    specs = MUON_SHAPES[config]
+    offsets, rows, cols, total = arena(specs)
+    nt = len(specs)
+    pad = np.ones(total, bool)
+    for o, R, C in zip(offsets, rows, cols):
+        pad[o:o + (R * C if R else C)] = False
+    w0 = rng.uniform(-0.1, 0.1, total).astype(np.float32)
+    m0 = (rng.standard_normal(total) * 0.01).astype(np.float32)
+    w0[pad] = 0
+    m0[pad] = 0
+    grads = []
+    for _ in range(2):
+        g0 = rng.standard_normal(total) * 0.05
+        g0[pad] = 0
+        grads.append(to_dev(g0, dtype))
+    steps = [1.5, 0.0]  # max_grad_norm: clip, then none
+    lr = np.array([0.02], np.float32)
+    LR = torch.from_numpy(lr).cuda()
+    mu, wd = 0.95, 0.01
+
+    # C reference, step by step
+    master, mom = w0.copy(), m0.copy()
+    ws = np.full(cpu.pk_muon_workspace_floats_cpu(hp(rows), hp(cols), nt), np.nan, np.float32)
+    want = []
+    for (_, g), max_norm in zip(grads, steps):
+        prev = master.copy()
+        norm = cpu.pk_muon_cpu(hp(master), hp(g), hp(mom), hp(offsets), hp(rows), hp(cols), nt, hp(lr), mu,
+                               max_norm, wd, hp(ws))
+        want.append((norm, prev, master.copy(), mom.copy()))
+
+    WS = torch.empty(gpu.pk_muon_workspace_bytes_cuda(hp(rows), hp(cols), nt, PK[dtype]), dtype=torch.uint8,
+                     device='cuda')
+
+    def run(path, blocks):
+        """Two steps from (w0, m0); None when this fused variant cannot run these shapes here."""
+        muon_path(path, blocks)
+        MASTER, MOM = torch.from_numpy(w0.copy()).cuda(), torch.from_numpy(m0.copy()).cuda()
+        PARAMS = poison(total, dtype) if dtype == 'bf16' else None
+        out = []
+        for (G, _), max_norm in zip(grads, steps):
+            NORM = poison(1)
+            rc = gpu.pk_muon_cuda(dp(MASTER), dp(PARAMS), dp(G), dp(MOM), hp(offsets), hp(rows), hp(cols), nt,
+                                  dp(LR), mu, max_norm, wd, dp(NORM), dp(WS), PK[dtype], stream())
+            if rc != 0 and path == 2 and blocks != 0 and 'fused path cannot run' in gpu.pk_cuda_last_error().decode():
+                return None
+            ok(gpu, rc)
+            out.append((host(NORM)[0], host(MASTER), host(MOM),
+                        None if PARAMS is None else PARAMS.float().cpu().numpy()))
+        return out
+
+    results = {}
+    for path, blocks in MUON_VARIANTS:
+        got = run(path, blocks)
+        if got is None:
+            print(f'{config}: fused with {blocks} blocks per tensor does not fit this GPU')
+            continue
+        results[(path, blocks)] = got
+        for step, ((norm, w, m, par), (norm_ref, prev, w_ref, m_ref)) in enumerate(zip(got, want)):
+            tag = f'path {path} blocks {blocks} step {step}'
+            assert abs(norm - norm_ref) < 1e-5 * norm_ref, (tag, norm, norm_ref)
+            check(f'{tag} momentum', m[~pad], m_ref[~pad], 1e-5)
+            check(f'{tag} master', w[~pad], w_ref[~pad], 1e-5)
+            assert np.all(w[pad] == 0) and np.all(m[pad] == 0), f'{tag}: padding written'
+            w_prev = w0 if step == 0 else got[step - 1][1]
+            for o, R, C in zip(offsets, rows, cols):
+                n = R * C if R else C
+                check(f'{tag} update {R}x{C}', w[o:o + n] - w_prev[o:o + n], w_ref[o:o + n] - prev[o:o + n], 1e-4)
+            if par is not None:
+                want_par = torch.from_numpy(w).to(torch.bfloat16).float().numpy()
+                np.testing.assert_array_equal(par[~pad], want_par[~pad], err_msg=f'{tag} params')
+                assert np.isnan(par[pad]).all(), f'{tag}: params padding written'
+    assert (2, 0) in results, 'the automatic fused variant must run these shapes'
+    if config == 'breakout':
+        assert (2, 1) in results, 'one block per tensor must fit breakout'
+    if torch.cuda.get_device_capability()[0] >= 9:
+        assert (2, 8) in results, 'clusters of 8 must run on sm_90'
+    # fused vs cuBLAS: the per-step change of the weights agrees
+    ref_w = [w for _, w, _, _ in results[(1, 0)]]
+    for key, got in results.items():
+        for step, (_, w, _, _) in enumerate(got):
+            prev_f = w0 if step == 0 else got[step - 1][1]
+            prev_c = w0 if step == 0 else ref_w[step - 1]
+            check(f'{key} vs cuBLAS step {step}', (w - prev_f)[~pad], (ref_w[step] - prev_c)[~pad], 1e-4)
+    # fused runs are bit-reproducible (fixed reduction order)
+    again = run(2, 0)
+    for a, b in zip(results[(2, 0)], again):
+        assert a[0] == b[0]
+        for x, y in zip(a[1:], b[1:]):
+            if x is not None:
+                np.testing.assert_array_equal(x, y)
 
 
 def test_cast(libs, rng):

@@ -7,8 +7,9 @@
 // calls one by one instead (adds the CPU launch cost; the trainer's prologue runs that way); a row
 // marked "eager" in graph mode is one whose launcher refused the capture. GB/s counts the bytes a
 // call must move at least once (inputs read, outputs written; "-" where there is no such count:
-// the segment draws' binary search, the unfused chain, Muon). Inputs are fresh random values
-// (philox), never zeros.
+// the segment draws' binary search, the unfused chain, Muon). Muon has a row per path (automatic,
+// cuBLAS, fused with 1..16 blocks per tensor: optim.cu, muon_small.cu). Inputs are fresh random
+// values (philox), never zeros.
 // Every row runs inside an NVTX range named after it:
 //   nsys profile -t cuda,nvtx ./bench_kernels       (then look at the NVTX rows of the timeline)
 //
@@ -498,10 +499,33 @@ static void train_section(const Config& c, const Params& p, int dtype) {
           (double)(2 * 3 * H * H + H * H) * es, [&] {
               return pk_gemm_cuda(1, 0, H, H, 3 * H, 1.0f, w_layer, w_layer, 0.0f, gram, dtype, s);
           });
-    bench("muon", shape("%d tensors, %lld params", p.n, (long long)p.numel), dn, 0.0, [&] {
-        return pk_muon_cuda(master, params, g, momentum, p.offsets, p.rows, p.cols, p.n, lr,
-                            0.95f, 1.5f, 0.0f, norm, muon_ws, dtype, s);
-    });
+    // Muon: the automatic pick, then each path forced (pk_muon_set_path_cuda): cuBLAS, and the
+    // fused one-launch kernel with 1 block per tensor or a cluster of 2..16 (rows whose shapes
+    // that variant cannot run on this GPU are left out with a note).
+    const struct {
+        const char* name;
+        int path, blocks;
+    } muon_rows[] = {{"muon", 0, 0},
+                     {"muon (cuBLAS)", 1, 0},
+                     {"muon (fused, 1 block/tensor)", 2, 1},
+                     {"muon (fused, 2 blocks/tensor)", 2, 2},
+                     {"muon (fused, 4 blocks/tensor)", 2, 4},
+                     {"muon (fused, 8 blocks/tensor)", 2, 8},
+                     {"muon (fused, 16 blocks/tensor)", 2, 16}};
+    for (const auto& row : muon_rows) {
+        pk_muon_set_path_cuda(row.path, row.blocks);
+        auto muon = [&] {
+            return pk_muon_cuda(master, params, g, momentum, p.offsets, p.rows, p.cols, p.n, lr,
+                                0.95f, 1.5f, 0.0f, norm, muon_ws, dtype, s);
+        };
+        if (muon() != 0) {
+            fprintf(stderr, "note: %s: not run (%s)\n", row.name, pk_cuda_last_error());
+            continue;
+        }
+        bench(row.name, shape("%d tensors, %lld params", p.n, (long long)p.numel), dn, 0.0,
+              muon);
+    }
+    pk_muon_set_path_cuda(0, 0);
     if (dtype == PK_BF16)  // the bf16 build re-casts the master weights after a restore
         bench("cast (master -> weights)", shape("n=%lld", (long long)p.numel), "fp32>bf16",
               (double)p.numel * 6,

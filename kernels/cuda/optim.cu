@@ -1,6 +1,9 @@
 // optim.cu: global-norm gradient clipping and Muon, CUDA. Same algorithm and order of operations
 // as cpu/optim.c (read its header).
 //
+// Small policies (every tensor's Gram matrix and column slice fit in shared memory; see
+// muon_small.cu) run the whole step as one kernel launch instead; pk_muon_set_path_cuda forces
+// either path. The rest of this header is about the cuBLAS path.
 // Launches per Muon step: one norm reduction over the flat gradient (PK_RED_BLOCKS partials), then
 // per tensor: momentum (+ Frobenius partials), normalise, 5 x (3 cuBLAS GEMMs + one elementwise
 // kernel), update (+ cast to the bf16 parameters).
@@ -263,6 +266,21 @@ static int muon_run(float* master, S* params, const S* grad, float* momentum,
     return 0;
 }
 
+// muon_small.cu: the whole step in one kernel when the shapes fit (see its header).
+int pk_muon_small_blocks(int* blocks, const int32_t* rows, const int32_t* cols, int num_tensors,
+                         int dtype, int want);
+int pk_muon_small_cuda(int P, float* master, void* params, const void* grad, float* momentum,
+                       const int64_t* offsets, const int32_t* rows, const int32_t* cols,
+                       int num_tensors, const float* lr, float mu, float max_grad_norm,
+                       float weight_decay, float* norm_out, int dtype, cudaStream_t s);
+
+static int muon_path = 0, muon_blocks = 0;  // pk_muon_set_path_cuda (benchmarks, tests)
+
+extern "C" void pk_muon_set_path_cuda(int path, int blocks_per_tensor) {
+    muon_path = path;
+    muon_blocks = blocks_per_tensor;
+}
+
 extern "C" int pk_muon_cuda(float* master, void* params, const void* grad, float* momentum,
                             const int64_t* offsets, const int32_t* rows, const int32_t* cols,
                             int num_tensors, const float* lr, float mu, float max_grad_norm,
@@ -270,6 +288,19 @@ extern "C" int pk_muon_cuda(float* master, void* params, const void* grad, float
                             void* stream) {
     PK_REQUIRE(num_tensors > 0 && lr != nullptr && workspace != nullptr);
     for (int i = 0; i < num_tensors; i++) PK_REQUIRE(cols[i] > 0 && rows[i] >= 0);
+    if (muon_path != 1) {
+        int P = 0;
+        PK_TRY(pk_muon_small_blocks(&P, rows, cols, num_tensors, dtype,
+                                    muon_path == 2 ? muon_blocks : 0));
+        if (P > 0)
+            return pk_muon_small_cuda(P, master, params, grad, momentum, offsets, rows, cols,
+                                      num_tensors, lr, mu, max_grad_norm, weight_decay, norm_out,
+                                      dtype, pk_stream(stream));
+        if (muon_path == 2)
+            return pk_fail(__FILE__, __LINE__,
+                           "muon: the fused path cannot run these shapes here (shared memory, "
+                           "tensor count or cluster size)", -1);
+    }
     MuonLayout L = muon_layout(rows, cols, num_tensors, dtype);
     PK_DISPATCH(dtype, S, {
         return muon_run<S>(master, (S*)params, (const S*)grad, momentum, offsets, rows, cols,
