@@ -199,6 +199,28 @@ def test_page_groups_merge_ranges_that_share_a_page():
     assert page_groups(spans, 4096) == [(100, 4200, ['a', 'c']), (8192, 8200, ['b']), (20000, 30001, ['d', 'e'])]
 
 
+def test_staged_env_io_path_matches_zero_copy():
+    """The CUDA data path (env buffer -> staging -> device mirror, actions back the same way), run
+    with CPU tensors standing in for pinned and device memory, gives exactly the zero-copy results."""
+    class MirroredIO(EnvIO):
+        def __init__(self, vec):
+            super().__init__(vec, torch.device('cpu'))
+            self.cuda, self.staged = True, list(self.NAMES)
+            self.host = {k: v.clone() for k, v in self.views.items()}
+            self.dev = {k: v.clone() for k, v in self.views.items()}
+
+    runs = []
+    for mirrored in (False, True):
+        trainer = TorchTrainer(small_config(), FakeVec(act_sizes=(4, 2)))
+        if mirrored:
+            trainer.io = MirroredIO(trainer.vec)
+        logs = [trainer.epoch() for _ in range(3)]
+        runs.append((logs[-1]['loss/value'], trainer.actions.clone(), trainer.obs.clone(),
+                     torch.cat([p.detach().flatten() for p in trainer.policy.parameters()])))
+    for a, b in zip(*runs):
+        assert a == b if isinstance(a, float) else torch.equal(a, b)
+
+
 SYNCING_OPS = ('_local_scalar_dense', 'nonzero', 'is_nonzero', 'multinomial', 'equal', 'unique', 'masked_select')
 
 
@@ -372,7 +394,8 @@ def run_fake(cudagraphs, epochs=4, network='MinGRU', act_sizes=(3,), obs_dtype=n
         logs = [trainer.epoch() for _ in range(epochs)]
         assert (trainer.rollout_graphs is not None) == (cudagraphs >= 0)
         assert (trainer.train_graph is not None) == (cudagraphs >= 0)
-        assert sorted(trainer.io.staged) == (sorted(EnvIO.NAMES) if stage else [])
+        if stage:
+            assert sorted(trainer.io.staged) == sorted(EnvIO.NAMES)
         weights = [p.detach().cpu() for p in trainer.policy.parameters()]
         return logs, trainer.actions.cpu(), trainer.values.cpu(), weights
     finally:
@@ -387,7 +410,7 @@ def assert_runs_agree(eager, graphs):
         torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-4)
     for l0, l1 in zip(logs0, logs1):
         for key in ('loss/policy', 'loss/value', 'loss/entropy', 'loss/kl', 'loss/explained_variance'):
-            assert l1[key] == pytest.approx(l0[key], rel=1e-3, abs=1e-5), key
+            assert l1[key] == pytest.approx(l0[key], rel=1e-3, abs=1e-5, nan_ok=True), key
 
 
 @pytest.mark.gpu
