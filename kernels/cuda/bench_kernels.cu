@@ -382,6 +382,14 @@ static void rollout_section(const Config& c, const Params& p, int dtype) {
         k.logstd = logstd;
         bench("policy_step (fused, continuous)", shape("B=%d L=%d", n, L), dn, fused_bytes,
               [&] { return pk_policy_step_cuda(&k, dtype, s); });
+        for (int ta = 1; ta <= 32; ta *= 2) {   // agents per block (the launcher picks one)
+            pk_policy_step_set_agents_cuda(ta);
+            char name[48];
+            snprintf(name, sizeof(name), "policy_step (fused, %d agents/block)", ta);
+            bench(name, shape("B=%d L=%d", n, L), dn, fused_bytes,
+                  [&] { return pk_policy_step_cuda(&f, dtype, s); });
+        }
+        pk_policy_step_set_agents_cuda(0);
     }
     free_all();
 }

@@ -9,9 +9,11 @@
 // pace (breakout: ~60% of the rollout waiting on the GPU). One kernel per step removes that.
 //
 // Layout: one block per TA agents (TA chosen by the launcher so that the grid roughly fills half
-// the SMs). Each matrix is staged transposed in shared memory, Wt[k][j] with a padded row, so the
-// lanes of a warp read consecutive outputs j (no bank conflicts) while the input element x[a][k] is
-// a broadcast. A work item is (agent, 32 consecutive outputs); its dot product runs over k with
+// the SMs). Each matrix is staged in shared memory row by row with an odd-word row stride, so the
+// lanes of a warp reading 32 consecutive rows j at one k hit 32 banks while the input element
+// x[a][k] is a broadcast. (Reading the weights from global memory instead, with no staging, ran
+// 1.3x slower in the trainer on an H100, breakout 13.7M vs 18.2M SPS in separate runs; so did
+// more than 8 or fewer than 2 agents per block.) A work item is (agent, 32 consecutive outputs); its dot product runs over k with
 // four partial sums. Activations stay in shared memory in fp32, rounded to the storage type where
 // the unfused chain stores them. The env buffers may be device memory or host memory mapped into
 // the device (zero-copy): each is read or written exactly once.
@@ -33,57 +35,77 @@ __host__ __device__ static inline int act_floats(int OBS, int H, int G, int TA) 
     return (TA * (OBS + H + G) + TA + 3) / 4 * 4;
 }
 
-// Padded row length of a transposed (K, N) matrix in shared memory: an odd number of 4-byte
-// words, so a warp writing one column (consecutive k) hits 32 different banks.
-__host__ __device__ static inline int padded_cols(int N, int elem_bytes) {
-    int words = (N * elem_bytes + 3) / 4;
+// Padded row length (elements) of a matrix with K columns in shared memory: an odd number of
+// 4-byte words, so the lanes of a warp reading one column (32 consecutive rows) hit 32 banks.
+__host__ __device__ static inline int padded_cols(int K, int elem_bytes) {
+    int words = (K * elem_bytes + 3) / 4;
     if (words % 2 == 0) words++;
     return words * 4 / elem_bytes;
 }
 
-// Wt (K, Np) <- W (N, K), all threads of the block. Each thread issues STAGE_ILP loads before
-// its stores: the loop is L2-latency-bound otherwise (one ~200-cycle round trip per element).
-#define STAGE_ILP 8
+// Ws (N, Kp) <- W (N, K): a warp per row, ROW_ILP rows per round so that several L2 round trips
+// are in flight per thread (the copy is latency-bound otherwise). 4-byte words when rows allow.
+#define ROW_ILP 4
+#define OBS_ILP 4
 template <typename S>
-__device__ void stage_transposed(S* Wt, const S* __restrict__ W, int N, int K, int Np) {
-    const int NK = N * K;
-    for (int base = threadIdx.x; base < NK; base += PS_THREADS * STAGE_ILP) {
-        S v[STAGE_ILP];
-        #pragma unroll
-        for (int u = 0; u < STAGE_ILP; u++) {
-            int i = base + u * PS_THREADS;
-            if (i < NK) v[u] = W[i];
-        }
-        #pragma unroll
-        for (int u = 0; u < STAGE_ILP; u++) {
-            int i = base + u * PS_THREADS;
-            if (i < NK) {
-                int j = i / K, k = i - j * K;
-                Wt[k * Np + j] = v[u];
+__device__ void stage_rows(S* Ws, const S* __restrict__ W, int N, int K, int Kp) {
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    bool words = (K * sizeof(S)) % 4 == 0;
+    int KW = words ? K * (int)sizeof(S) / 4 : K;          // units per row
+    int KpW = words ? Kp * (int)sizeof(S) / 4 : Kp;
+    for (int j0 = warp; j0 < N; j0 += PS_WARPS * ROW_ILP) {
+        for (int k = lane; k < KW; k += 32) {
+            if (words) {
+                uint32_t v[ROW_ILP];
+                #pragma unroll
+                for (int u = 0; u < ROW_ILP; u++) {
+                    int j = j0 + u * PS_WARPS;
+                    if (j < N) v[u] = ((const uint32_t*)W)[(int64_t)j * KW + k];
+                }
+                #pragma unroll
+                for (int u = 0; u < ROW_ILP; u++) {
+                    int j = j0 + u * PS_WARPS;
+                    if (j < N) ((uint32_t*)Ws)[j * KpW + k] = v[u];
+                }
+            } else {
+                S v[ROW_ILP];
+                #pragma unroll
+                for (int u = 0; u < ROW_ILP; u++) {
+                    int j = j0 + u * PS_WARPS;
+                    if (j < N) v[u] = W[(int64_t)j * K + k];
+                }
+                #pragma unroll
+                for (int u = 0; u < ROW_ILP; u++) {
+                    int j = j0 + u * PS_WARPS;
+                    if (j < N) Ws[j * Kp + k] = v[u];
+                }
             }
         }
     }
 }
 
-// out (rows, N; row stride ldo) = in (rows, K) W^T with Wt staged; results rounded to S.
+// out (rows, N; row stride ldo) = in (rows, K) W^T with W staged as Ws (N, Kp); results rounded
+// to S. A work item is (agent, 32 consecutive outputs j): lane j reads row j of Ws (conflict-free
+// by the padding), x[k] is a broadcast; four partial sums.
 template <typename S>
-__device__ void matmul(float* out, int ldo, const float* in, const S* Wt, int rows, int K, int N,
-                       int Np) {
+__device__ void matmul(float* out, int ldo, const float* in, const S* Ws, int rows, int K, int N,
+                       int Kp) {
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int chunks = (N + 31) / 32;
     for (int item = warp; item < rows * chunks; item += PS_WARPS) {
         int a = item / chunks, j = (item - a * chunks) * 32 + lane;
         if (j >= N) continue;
         const float* x = in + a * K;
+        const S* w = Ws + j * Kp;
         float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
         int k = 0;
         for (; k + 3 < K; k += 4) {
-            s0 = fmaf(x[k], ldf(Wt + k * Np + j), s0);
-            s1 = fmaf(x[k + 1], ldf(Wt + (k + 1) * Np + j), s1);
-            s2 = fmaf(x[k + 2], ldf(Wt + (k + 2) * Np + j), s2);
-            s3 = fmaf(x[k + 3], ldf(Wt + (k + 3) * Np + j), s3);
+            s0 = fmaf(x[k], ldf(w + k), s0);
+            s1 = fmaf(x[k + 1], ldf(w + k + 1), s1);
+            s2 = fmaf(x[k + 2], ldf(w + k + 2), s2);
+            s3 = fmaf(x[k + 3], ldf(w + k + 3), s3);
         }
-        for (; k < K; k++) s0 = fmaf(x[k], ldf(Wt + k * Np + j), s0);
+        for (; k < K; k++) s0 = fmaf(x[k], ldf(w + k), s0);
         out[a * ldo + j] = round_to((s0 + s1) + (s2 + s3), (const S*)nullptr);
     }
 }
@@ -146,52 +168,61 @@ __global__ void __launch_bounds__(PS_THREADS) policy_step_kernel(PkPolicyStep p,
     float* x = xin + TA * OBS;            // (TA, H) the layer input / output
     float* kzp = x + TA * H;              // (TA, G) a layer's [k | z | p], then the decoder row
     float* reset = kzp + TA * G;          // (TA)
-    S* Wt = (S*)(xin + act_floats(OBS, H, G, TA));   // the staged matrix
+    S* Ws = (S*)(xin + act_floats(OBS, H, G, TA));   // the staged matrix
 
     int first = blockIdx.x * TA;
     int rows = min(TA, p.n - first);
     uint64_t step = *p.counter + (uint64_t)p.draw_offset;
 
-    // ingest: env rows -> storage slot t and the encoder input (rounded as the storage rounds)
-    const O* env_obs = (const O*)p.env_obs + (int64_t)first * OBS;
-    S* obs_store = (S*)p.obs;
-    const int RO = rows * OBS;
-    for (int base = threadIdx.x; base < RO; base += PS_THREADS * 4) {   // 4 host reads in flight
-        float v[4];
-        #pragma unroll
-        for (int u = 0; u < 4; u++) {
-            int i = base + u * PS_THREADS;
-            if (i < RO) v[u] = (float)env_obs[i];
-        }
-        #pragma unroll
-        for (int u = 0; u < 4; u++) {
-            int i = base + u * PS_THREADS;
-            if (i < RO) {
-                int r = i / OBS, k = i - r * OBS;
-                float x0 = round_to(v[u], (const S*)nullptr);
-                xin[i] = x0;
-                stf(obs_store + ((int64_t)(first + r) * p.T + p.t) * OBS + k, x0);
-            }
-        }
-    }
+    // ingest: env rows -> storage slot t and the encoder input (rounded as the storage rounds).
+    // The per-agent reads first, so that they are in flight with the observation reads (one
+    // PCIe round trip instead of two when the env buffers are host memory).
     if (threadIdx.x < rows) {
         int row = first + threadIdx.x;
         float done = fmaxf(p.env_terminals[row], p.env_truncations[row]);
+        float reward = p.env_rewards[row];
         reset[threadIdx.x] = done;
         p.dones[(int64_t)row * p.T + p.t] = done;
-        p.rewards[(int64_t)row * p.T + p.t] = p.env_rewards[row];
+        p.rewards[(int64_t)row * p.T + p.t] = reward;
     }
-    int Np = padded_cols(H, (int)sizeof(S));
-    stage_transposed(Wt, (const S*)p.enc, H, OBS, Np);
+    const O* env_obs = (const O*)p.env_obs + (int64_t)first * OBS;
+    S* obs_store = (S*)p.obs;
+    const int RO = rows * OBS;
+    auto store_obs = [&](int i, float v) {
+        int r = i / OBS, k = i - r * OBS;
+        float x0 = round_to(v, (const S*)nullptr);
+        xin[i] = x0;
+        stf(obs_store + ((int64_t)(first + r) * p.T + p.t) * OBS + k, x0);
+    };
+    // The first OBS_ILP observation reads per thread go out before the encoder's weights are
+    // staged (L2), so the two latencies overlap; the rest, if any, follow OBS_ILP at a time.
+    float v[OBS_ILP];
+    #pragma unroll
+    for (int u = 0; u < OBS_ILP; u++) {
+        int i = threadIdx.x + u * PS_THREADS;
+        if (i < RO) v[u] = (float)env_obs[i];
+    }
+    int Kp = padded_cols(OBS, (int)sizeof(S));
+    stage_rows(Ws, (const S*)p.enc, H, OBS, Kp);
+    for (int base = threadIdx.x;; ) {
+        #pragma unroll
+        for (int u = 0; u < OBS_ILP; u++)
+            if (base + u * PS_THREADS < RO) store_obs(base + u * PS_THREADS, v[u]);
+        base += PS_THREADS * OBS_ILP;
+        if (base >= RO) break;
+        #pragma unroll
+        for (int u = 0; u < OBS_ILP; u++)
+            if (base + u * PS_THREADS < RO) v[u] = (float)env_obs[base + u * PS_THREADS];
+    }
     __syncthreads();
-    matmul(x, H, xin, Wt, rows, OBS, H, Np);
+    matmul(x, H, xin, Ws, rows, OBS, H, Kp);
 
     for (int l = 0; l < p.L; l++) {
-        Np = padded_cols(3 * H, (int)sizeof(S));
-        __syncthreads();   // Wt and x free again
-        stage_transposed(Wt, (const S*)p.layers[l], 3 * H, H, Np);
+        Kp = padded_cols(H, (int)sizeof(S));
+        __syncthreads();   // Ws and x free again
+        stage_rows(Ws, (const S*)p.layers[l], 3 * H, H, Kp);
         __syncthreads();
-        matmul(kzp, G, x, Wt, rows, H, 3 * H, Np);
+        matmul(kzp, G, x, Ws, rows, H, 3 * H, Kp);
         __syncthreads();
         float* state = p.state + (int64_t)l * p.state_stride + (int64_t)first * H;
         for (int i = threadIdx.x; i < rows * H; i += PS_THREADS) {
@@ -208,11 +239,11 @@ __global__ void __launch_bounds__(PS_THREADS) policy_step_kernel(PkPolicyStep p,
         }
     }
 
-    Np = padded_cols(p.ld, (int)sizeof(S));
+    Kp = padded_cols(H, (int)sizeof(S));
     __syncthreads();
-    stage_transposed(Wt, (const S*)p.dec, p.ld, H, Np);
+    stage_rows(Ws, (const S*)p.dec, p.ld, H, Kp);
     __syncthreads();
-    matmul(kzp, G, x, Wt, rows, H, p.ld, Np);
+    matmul(kzp, G, x, Ws, rows, H, p.ld, Kp);
     __syncthreads();
     if (threadIdx.x < rows)
         sample_row(p, kzp + threadIdx.x * G, (const S*)p.logstd, first + threadIdx.x, step);
@@ -222,9 +253,9 @@ __global__ void __launch_bounds__(PS_THREADS) policy_step_kernel(PkPolicyStep p,
 static size_t smem_bytes(const PkPolicyStep* p, int TA, int elem) {
     int G = 3 * p->H > p->ld ? 3 * p->H : p->ld;
     size_t acts = (size_t)act_floats(p->OBS, p->H, G, TA);
-    size_t enc = (size_t)p->OBS * padded_cols(p->H, elem);
-    size_t layer = (size_t)p->H * padded_cols(3 * p->H, elem);
-    size_t dec = (size_t)p->H * padded_cols(p->ld, elem);
+    size_t enc = (size_t)p->H * padded_cols(p->OBS, elem);
+    size_t layer = (size_t)3 * p->H * padded_cols(p->H, elem);
+    size_t dec = (size_t)p->ld * padded_cols(p->H, elem);
     size_t w = enc > layer ? enc : layer;
     if (dec > w) w = dec;
     return acts * 4 + w * elem;
@@ -241,9 +272,20 @@ static int max_smem(void) {
     return bytes;
 }
 
+static int forced_ta = 0;   // pk_policy_step_set_agents_cuda (benchmarks)
+
+extern "C" void pk_policy_step_set_agents_cuda(int agents_per_block) {  // 0: automatic
+    forced_ta = agents_per_block;
+}
+
 // Agents per block: enough blocks for about half the SMs (several buffers share the GPU), at most
 // 32 (one sampling thread per agent is fine up to PS_THREADS).
 static int pick_ta(const PkPolicyStep* p, int elem, int smem_limit) {
+    if (forced_ta > 0) {
+        int ta = forced_ta > 32 ? 32 : forced_ta;
+        while (ta > 1 && smem_bytes(p, ta, elem) > (size_t)smem_limit) ta /= 2;
+        return ta;
+    }
     int dev = 0, sms = 132;
     if (cudaGetDevice(&dev) != cudaSuccess ||
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
