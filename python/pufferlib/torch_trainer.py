@@ -448,7 +448,7 @@ class EnvIO:
             if k in pinned:
                 self.host[k] = view
             else:
-                self.host[k] = torch.empty_like(view, pin_memory=True).copy_(view)
+                self.host[k] = torch.empty(view.shape, dtype=view.dtype, pin_memory=True).copy_(view)
                 self.staged.append(k)
         self.dev = {k: torch.zeros_like(v, device=device) for k, v in self.views.items()}
 
