@@ -130,6 +130,7 @@ struct CudaTrainer {
     int has_comm;
 
     Worker workers[PUFFER_MAX_BUFFERS];
+    int NL;                            // rollout threads ("lanes"); thread l runs buffers l, l + NL, ...
     pthread_mutex_t mu;
     pthread_cond_t cv_cmd, cv_done;
     int cmd, cmd_arg, pending;
@@ -310,7 +311,8 @@ static int rollout_step(Worker* w, int t, int copies) {
     return 0;
 }
 
-static int worker_rollout(Worker* w) {
+// Rollout start of one buffer: zero (reset_state) and save the recurrent state, launch step 0.
+static int begin_rollout(Worker* w) {
     CudaTrainer* c = w->c;
     const TrainerPlan* p = c->p;
     cudaStream_t s = w->stream;
@@ -322,23 +324,44 @@ static int worker_rollout(Worker* w) {
         if (p->reset_state) CU(cudaMemsetAsync(state, 0, (size_t)n * H * 4, s));
         CU(cudaMemcpyAsync(state0, state, (size_t)n * H * 4, cudaMemcpyDeviceToDevice, s));
     }
+    return 0;
+}
+
+static int launch_step(Worker* w, int t) {
+    if (w->c->use_graphs) CU(cudaGraphLaunch(w->graphs[t], w->stream));   // copy in, step, out
+    else TRY(rollout_step(w, t, 1));
+    return 0;
+}
+
+// The rollout of one lane's buffers (lead, lead + NL, ...), interleaved: while one buffer's envs
+// step on this thread, the policy steps of the lane's other buffers run on the GPU. Per buffer
+// the order is that of a lone buffer: step t on the GPU, wait, envs consume actions t.
+static int lane_rollout(Worker* lead) {
+    CudaTrainer* c = lead->c;
+    const TrainerPlan* p = c->p;
+    for (int b = lead->b; b < p->NB; b += c->NL) {
+        TRY(begin_rollout(&c->workers[b]));
+        TRY(launch_step(&c->workers[b], 0));
+    }
     for (int t = 0; t < p->T; t++) {
-        double t0 = puffer_now();
-        PUFFER_RANGE_PUSH("rollout step");
-        if (c->use_graphs) CU(cudaGraphLaunch(w->graphs[t], s));   // copy in, step, copy out
-        else TRY(rollout_step(w, t, 1));
-        CU(cudaStreamSynchronize(s));   // spins: a blocking wait measured 1.8x slower, polling with
-                                        // sched_yield and more buffers than cores 5-10% slower
-        PUFFER_RANGE_POP();
-        stage(w, ENV_ACT, 0);
-        double t1 = puffer_now();
-        w->gpu_time += t1 - t0;
-        PUFFER_RANGE_PUSH("env step");
-        p->env.step_buffer(p->env.vec, w->b);
-        PUFFER_RANGE_POP();
-        w->env_time += puffer_now() - t1;
-        for (int i = 0; i < ENV_BUFFERS; i++)
-            if (i != ENV_ACT) stage(w, i, 1);
+        for (int b = lead->b; b < p->NB; b += c->NL) {
+            Worker* w = &c->workers[b];
+            double t0 = puffer_now();
+            PUFFER_RANGE_PUSH("rollout step");
+            CU(cudaStreamSynchronize(w->stream));   // spins: a blocking wait measured 1.8x slower
+            PUFFER_RANGE_POP();
+            stage(w, ENV_ACT, 0);
+            double t1 = puffer_now();
+            PUFFER_RANGE_PUSH("env step");
+            p->env.step_buffer(p->env.vec, w->b);
+            PUFFER_RANGE_POP();
+            for (int i = 0; i < ENV_BUFFERS; i++)
+                if (i != ENV_ACT) stage(w, i, 1);
+            double t2 = puffer_now();
+            if (t + 1 < p->T) TRY(launch_step(w, t + 1));
+            w->gpu_time += (t1 - t0) + (puffer_now() - t2);
+            w->env_time += t2 - t1;
+        }
     }
     return 0;
 }
@@ -374,6 +397,19 @@ static int worker_init(Worker* w) {
     return 0;
 }
 
+// One thread per lane: the lead buffer's Worker carries the thread and the result; commands apply
+// to every buffer of the lane.
+static int lane_run(Worker* lead, int cmd, int arg_) {
+    CudaTrainer* c = lead->c;
+    if (cmd == CMD_INIT) return worker_init(lead);
+    if (cmd == CMD_ROLLOUT) return lane_rollout(lead);
+    for (int b = lead->b; b < c->p->NB; b += c->NL) {
+        if (cmd == CMD_WARMUP) TRY(worker_warmup(&c->workers[b], arg_));
+        if (cmd == CMD_CAPTURE) TRY(worker_capture(&c->workers[b]));
+    }
+    return 0;
+}
+
 static void* worker_main(void* arg) {
     Worker* w = (Worker*)arg;
     CudaTrainer* c = w->c;
@@ -387,11 +423,8 @@ static void* worker_main(void* arg) {
 
         int rc = 0;
         tl_err[0] = 0;
-        if (cmd == CMD_INIT) rc = worker_init(w);
-        else if (cmd == CMD_ROLLOUT) rc = worker_rollout(w);
-        else if (cmd == CMD_WARMUP) rc = worker_warmup(w, arg_);
-        else if (cmd == CMD_CAPTURE) rc = worker_capture(w);
-        else if (cmd == CMD_EXIT) pk_cuda_thread_release();
+        if (cmd == CMD_EXIT) pk_cuda_thread_release();
+        else rc = lane_run(w, cmd, arg_);
         w->rc = rc;
         if (rc != 0) snprintf(w->err, sizeof(w->err), "%s", tl_err);
 
@@ -409,14 +442,14 @@ static int run_workers(CudaTrainer* c, int cmd, int arg_, char* err, size_t len)
     pthread_mutex_lock(&c->mu);
     c->cmd = cmd;
     c->cmd_arg = arg_;
-    c->pending = p->NB;
+    c->pending = c->NL;
     c->generation++;
     pthread_cond_broadcast(&c->cv_cmd);
     while (c->pending > 0) pthread_cond_wait(&c->cv_done, &c->mu);
     pthread_mutex_unlock(&c->mu);
-    for (int b = 0; b < p->NB; b++)
+    for (int b = 0; b < c->NL; b++)
         if (c->workers[b].rc != 0)
-            return puffer_fail(err, len, "env buffer %d: %s", b, c->workers[b].err);
+            return puffer_fail(err, len, "env buffers of thread %d: %s", b, c->workers[b].err);
     return 0;
 }
 
@@ -903,6 +936,10 @@ CudaTrainer* puffer_cuda_create(TrainerPlan* p, const void* nccl_id, char* err, 
     pthread_cond_init(&c->cv_cmd, NULL);
     pthread_cond_init(&c->cv_done, NULL);
     tl_err[0] = 0;
+    // Rollout threads: one per env buffer, or vec.num_threads of them each interleaving several
+    // buffers when there are more buffers than threads.
+    c->NL = p->env.vec->num_threads < p->NB ? p->env.vec->num_threads : p->NB;
+    if (c->NL < 1) c->NL = 1;
     for (int b = 0; b < p->NB; b++) {
         Worker* w = &c->workers[b];
         w->c = c;
@@ -948,8 +985,11 @@ CudaTrainer* puffer_cuda_create(TrainerPlan* p, const void* nccl_id, char* err, 
             puffer_fail(err, len, "buffer %d: %s", b, w->graphs ? tl_err : "out of memory");
             goto fail;
         }
+    }
+    for (int b = 0; b < c->NL; b++) {
+        Worker* w = &c->workers[b];
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-            puffer_fail(err, len, "could not start the thread of buffer %d", b);
+            puffer_fail(err, len, "could not start rollout thread %d", b);
             goto fail;
         }
         w->started = 1;

@@ -58,6 +58,8 @@ CUDA_SIGNATURES = {
 PK = {'fp32': 0, 'bf16': 1}
 TORCH = {'fp32': torch.float32, 'bf16': torch.bfloat16}
 TOL = {'fp32': 1e-5, 'bf16': 1e-2}
+# PPO loss gradients: every element depends on batch-wide reductions (advantage mean and std)
+GRAD_TOL = {'fp32': 1e-4, 'bf16': 1e-2}
 DTYPES = ['fp32', 'bf16']
 
 B_AGENTS, HORIZON, HIDDEN = 4096, 64, 128
@@ -388,7 +390,7 @@ def test_ppo_discrete(libs, rng, dtype):
         ok(gpu, gpu.pk_ppo_loss_discrete_cuda(dp(DL), dp(RATIO), dp(NEWV), dp(LOGS), dp(L), ld, dp(ACT),
                                               hp(sizes), len(HEADS), dp(OLDP), dp(ADV), dp(OLDV), dp(SEGW),
                                               N, T, *cfg, dp(WS), PK[dtype], stream()))
-    check('dlogits', host(DL), dl, TOL[dtype])
+    check('dlogits', host(DL), dl, GRAD_TOL[dtype])   # see test_ppo_continuous
     check('ratio', host(RATIO), ratio, 1e-5)
     np.testing.assert_array_equal(host(NEWV), newv)
     got = host(LOGS)
@@ -423,7 +425,9 @@ def test_ppo_continuous(libs, rng, dtype):
     ok(gpu, gpu.pk_ppo_loss_continuous_cuda(dp(DM), dp(DLS), dp(RATIO), dp(NEWV), dp(LOGS), dp(MU), ld,
                                             dp(LS), dp(ACTS), A, dp(OLDP), dp(ADV), dp(OLDV), dp(SEGW), N, T,
                                             *cfg, dp(WS), PK[dtype], stream()))
-    check('dmean', host(DM), dm, TOL[dtype])
+    # Every gradient carries the batch-wide advantage mean and std (two reductions over 262 K
+    # elements, summed in a different order than the C reference): fp32 agrees to ~1e-5..1e-4.
+    check('dmean', host(DM), dm, GRAD_TOL[dtype])
     check('dlogstd', host(DLS), dls, 1e-4 if dtype == 'fp32' else TOL[dtype])
     assert host(DLS)[2] == 0
     check('ratio', host(RATIO), ratio, 1e-5)

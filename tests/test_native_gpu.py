@@ -51,6 +51,26 @@ def test_graphs_and_eager_give_identical_results(env_name):
         assert l0[key] == l1[key], key
 
 
+def test_interleaved_buffers_match_one_thread_per_buffer():
+    """More env buffers than vec threads: each rollout thread interleaves its buffers (one's envs
+    step while the others' policy steps run). Per buffer the order of operations is unchanged, so
+    the results are identical to one thread per buffer."""
+    runs = []
+    for threads in (4, 2):
+        config = small_config(cudagraphs=2)
+        config['vec'] = {'total_agents': 256, 'num_buffers': 4, 'num_threads': threads}
+        trainer = make_trainer('breakout', config)
+        for _ in range(2):
+            trainer.epoch()
+        runs.append((trainer.weights(), trainer.rollout_buffers()))
+        trainer.close()
+    (w0, b0), (w1, b1) = runs
+    for name in w0:
+        assert np.array_equal(w0[name], w1[name]), name
+    for name in b0:
+        assert np.array_equal(b0[name], b1[name]), name
+
+
 def test_carried_state_graphs_and_eager():
     """reset_state = False: segments start from the state carried into the rollout (gathered per
     segment); graphs and eager still agree."""
