@@ -487,6 +487,20 @@ static void train_section(const Config& c, const Params& p, int dtype) {
               return pk_mingru_scan_backward_cuda(dkzp, dx, dy, nullptr, kzp, x0, hs, nullptr,
                                                   reset, S, T, H, dtype, s);
           });
+    for (int chunks = 1; chunks <= 16; chunks *= 2) {   // the scan's T split (mingru.cu, v1 / v2)
+        char fwd[48], bwd[48];
+        snprintf(fwd, sizeof(fwd), "mingru_scan_forward (%d chunks)", chunks);
+        snprintf(bwd, sizeof(bwd), "mingru_scan_backward (%d chunks)", chunks);
+        pk_mingru_set_chunks_cuda(chunks);
+        bench(fwd, shape("B=%d T=%d H=%d", S, T, H), dn, (double)MH * (5 * es + 4) + M * 4.0, [&] {
+            return pk_mingru_scan_forward_cuda(x1, hs, kzp, x0, nullptr, reset, S, T, H, dtype, s);
+        });
+        bench(bwd, shape("B=%d T=%d H=%d", S, T, H), dn, (double)MH * (9 * es + 4) + M * 4.0, [&] {
+            return pk_mingru_scan_backward_cuda(dkzp, dx, dy, nullptr, kzp, x0, hs, nullptr, reset,
+                                                S, T, H, dtype, s);
+        });
+    }
+    pk_mingru_set_chunks_cuda(0);
     bench("linear_backward (layer)", shape("M=%d K=%d N=%d", M, H, 3 * H), dn,
           linear_backward_bytes(1, M, H, 3 * H, 1.0f, es), [&] {
               return pk_linear_backward_cuda(dx, g_layer, dkzp, x0, w_layer, M, H, 3 * H, 1.0f,
