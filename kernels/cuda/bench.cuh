@@ -70,6 +70,7 @@ static cudaGraphExec_t bench_capture(F& fn, cudaStream_t s, int k, const char* l
 template <typename F>
 static double bench_time_us(const char* label, F fn, cudaStream_t s, int use_graph,
                             int* graphed) {
+    if (getenv("BENCH_TRACE")) fprintf(stderr, "bench: %s\n", label);   // which call failed
     nvtxRangePushA(label);
     cudaEvent_t start, stop;
     CHECK(cudaEventCreate(&start));
