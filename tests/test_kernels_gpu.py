@@ -202,6 +202,9 @@ def test_linear(libs, rng, dtype):
     (B_AGENTS, HORIZON, HIDDEN),  # a rollout-sized batch: one thread per sequence (version 1)
     (128, HORIZON, HIDDEN),       # a training minibatch: chunked over T (version 2)
     (37, 50, 96),                 # ragged: H not a multiple of 32, T not of the chunk count
+    (1024, 64, 64),               # breakout's minibatch: two h per thread, chunked
+    (61, 40, 33),                 # odd H: one h per thread (the scalar fallback), chunked
+    (4096, 16, 65),               # odd H, version 1
 ])
 def test_mingru(libs, rng, dtype, B, T, H):
     cpu, gpu = libs
