@@ -7,6 +7,7 @@ Trains ENV with its shipped config (plus overrides) and prints one table:
   - time split: rollout (of which env stepping and policy forward) and training, as fractions
   - time to threshold: wall time (training only) until the metric's mean over `--window` epochs
     first reaches each threshold; final value of the metric
+  - eval: the metric over `--eval-epochs` rollouts of the trained policy without training
 Examples:
   python scripts/bench_train.py breakout
   python scripts/bench_train.py cartpole --device cpu --vec.total-agents 512 --train.minibatch-size 4096
@@ -40,6 +41,8 @@ def parse(argv):
     parser.add_argument('--metric', default=None, help='env log key for the thresholds (perf, score, ...)')
     parser.add_argument('--thresholds', default=None, help='comma-separated, e.g. 0.9,0.99')
     parser.add_argument('--time-limit', type=float, default=None, help='stop after this many seconds')
+    parser.add_argument('--eval-epochs', type=int, default=5,
+                        help='rollouts without training after the run; their mean metric is "eval"')
     args, rest = parser.parse_known_args(argv)
     overrides = []
     i = 0
@@ -125,6 +128,13 @@ def main(argv=None):
             break
 
     steps = int(trainer.global_step)
+    # Eval: the trained policy acting (sampled actions, as in training) without further updates;
+    # the mean of the metric over episodes that end during these rollouts.
+    evals = []
+    for _ in range(args.eval_epochs):
+        logs = trainer.epoch(train=False)
+        if f'env/{metric}' in logs:
+            evals.append(logs[f'env/{metric}'])
     total = totals['perf/rollout'] + totals['perf/train'] or 1.0
     rows = [
         ('env', args.env),
@@ -149,6 +159,8 @@ def main(argv=None):
         rows.append((f'time to {metric} >= {t:g}', 'not reached' if r is None else f'{r[0]:.2f} s ({r[1]:,} steps)'))
     if history:
         rows.append((f'final {metric} (mean of {args.window})', f'{np.mean(history[-args.window:]):.4f}'))
+    if evals:
+        rows.append((f'eval {metric} ({len(evals)} rollouts, no training)', f'{np.mean(evals):.4f}'))
     for key in ('loss/policy', 'loss/value', 'loss/entropy', 'loss/explained_variance'):
         if key in last:
             rows.append((key, f'{last[key]:.4f}'))

@@ -14,8 +14,8 @@ for run in "${runs[@]}"; do
   log="$OUT/bench_$(echo "$run" | tr -c 'a-zA-Z0-9_\n' '_').log"
   timeout 120 python3 scripts/bench_train.py "$env" $flags >"$log" 2>&1
   line=$(awk -F'  +' '/steady-state SPS/{s=$2} /^time to .*0\.9 /{t=$2} /^time to episode_return >= 195/{t=$2}
-         /^final /{f=$2} /^startup/{u=$2} /^rollout \/ train/{r=$2} /^  env stepping/{e=$3}
-         END{printf "SPS %s | rollout/train %s (env %s) | threshold %s | final %s | startup %s", s, r, e, t, f, u}' "$log")
+         /^final /{f=$2} /^eval /{v=$2} /^startup/{u=$2} /^rollout \/ train/{r=$2} /^  env stepping/{e=$3}
+         END{printf "SPS %s | rollout/train %s (env %s) | threshold %s | final %s | eval %s | startup %s", s, r, e, t, f, v, u}' "$log")
   echo "$env $flags: $line" | tee -a "$OUT/bench_table.txt"
 done
 echo "=== bench table"; cat "$OUT/bench_table.txt"
