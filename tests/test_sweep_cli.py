@@ -55,3 +55,24 @@ def test_sweep_survives_a_killed_worker(tmp_path):
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "(6 trials so far)" in again.stdout
     assert len(optuna.load_study(study_name="cartpole", storage=url).trials) == 6
+
+
+def _open_storage_at(args):
+    url, barrier = args
+    from pufferlib.sweep_runner import open_storage
+    barrier.wait()
+    open_storage(url)
+    return True
+
+
+def test_storage_opened_by_several_processes_at_once(tmp_path):
+    """A new SQLite study database opened by several processes at the same moment (supervisor,
+    workers, a dashboard): every one of them gets the storage, none fails creating the schema."""
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager:
+        for i in range(3):
+            url = f"sqlite:///{tmp_path / f'race{i}.db'}"
+            barrier = manager.Barrier(4)
+            with ctx.Pool(4) as pool:
+                assert pool.map(_open_storage_at, [(url, barrier)] * 4) == [True] * 4

@@ -47,8 +47,18 @@ def open_storage(url):
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
         return JournalStorage(JournalFileBackend(url[len("journal:"):]))
-    return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}}
-                                      if url.startswith("sqlite") else {})
+    # Two processes opening a new database at once (a supervisor and its workers, a second
+    # supervisor, optuna-dashboard) both try to create the schema; the loser gets an integrity
+    # error from the schema version row. The schema is there by then: open it again.
+    from sqlalchemy.exc import IntegrityError, OperationalError
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except (IntegrityError, OperationalError):
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def make_sampler(config):
