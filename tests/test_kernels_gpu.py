@@ -351,6 +351,24 @@ def test_prio(libs, rng):
     check('weights', host(WTS)[same], wts[same], 1e-5)
 
 
+def away_from_clip_edges(lp, old_logp, value, old_v, adv, clip=0.2, vf_clip=0.2, margin=1e-3):
+    """Moves the few elements whose ratio or value change sits within `margin` of a clip edge
+    (in float64), in place: there the clipped/unclipped choice may go either way between two fp32
+    computations, which flips that element's gradient, not a rounding difference."""
+    r = np.exp(np.asarray(lp, np.float64) - old_logp.astype(np.float64))
+    near = (np.abs(r - (1 - clip)) < margin) | (np.abs(r - (1 + clip)) < margin)
+    old_logp[near] -= np.float32(0.01)
+    v = np.asarray(value, np.float64)
+    dv = v - old_v.astype(np.float64)
+    old_v[np.abs(np.abs(dv) - vf_clip) < margin] += np.float32(0.01)
+    # clipped value loss: the larger of the two squared errors; near a tie, move the return
+    dv = v - old_v.astype(np.float64)
+    R = old_v.astype(np.float64) + adv.astype(np.float64)
+    v_clip = old_v + np.clip(dv, -vf_clip, vf_clip)
+    lu, lc = (v - R) ** 2, (v_clip - R) ** 2
+    adv[(np.abs(dv) > vf_clip) & (np.abs(lu - lc) < margin * (lu + lc + 1e-12))] += np.float32(0.05)
+
+
 def ppo_inputs(rng, N, T, value_col):
     M = N * T
     old_logp = rng.normal(-3, 0.5, M).astype(np.float32)
@@ -360,10 +378,11 @@ def ppo_inputs(rng, N, T, value_col):
     return old_logp, adv, old_v, segw
 
 
+@pytest.mark.parametrize('N', [B_AGENTS, 128])   # 128: a default-config minibatch (8192 rows)
 @pytest.mark.parametrize('dtype', DTYPES)
-def test_ppo_discrete(libs, rng, dtype):
+def test_ppo_discrete(libs, rng, dtype, N):
     cpu, gpu = libs
-    N, T, D = B_AGENTS, HORIZON, sum(HEADS)
+    T, D = HORIZON, sum(HEADS)
     M, ld = N * T, D + 1
     L, logits = to_dev(rng.standard_normal((M, ld)) * 1.5, dtype)
     actions = np.stack([rng.integers(0, a, M) for a in HEADS], 1).astype(np.int32)
@@ -375,6 +394,7 @@ def test_ppo_discrete(libs, rng, dtype):
         off += a
     _, adv, old_v, segw = ppo_inputs(rng, N, T, logits[:, D])
     old_logp = (lp.numpy() + rng.normal(0, 0.3, M)).astype(np.float32)
+    away_from_clip_edges(lp.numpy(), old_logp, logits[:, D], old_v, adv)
     sizes = np.array(HEADS, np.int32)
     cfg = (0.2, 0.2, 2.0, 0.01)
 
@@ -402,10 +422,11 @@ def test_ppo_discrete(libs, rng, dtype):
         assert abs(got[i] / 2 - logs[i]) <= 1e-4 * max(1.0, abs(logs[i])), (i, got[i] / 2, logs[i])
 
 
+@pytest.mark.parametrize('N', [B_AGENTS, 128])
 @pytest.mark.parametrize('dtype', DTYPES)
-def test_ppo_continuous(libs, rng, dtype):
+def test_ppo_continuous(libs, rng, dtype, N):
     cpu, gpu = libs
-    N, T, A = B_AGENTS, HORIZON, 4
+    T, A = HORIZON, 4
     M, ld = N * T, A + 1
     MU, mean = to_dev(rng.standard_normal((M, ld)), dtype)
     LS, logstd = to_dev(np.array([-0.5, 0.3, 2.5, -1.0]), dtype)  # 2.5: clamped to 2, no gradient
@@ -415,6 +436,7 @@ def test_ppo_continuous(libs, rng, dtype):
     lp = (-0.5 * ((actions - mean[:, :A]) / sigma) ** 2 - 0.5 * math.log(2 * math.pi)
           - np.log(sigma)).sum(1)
     old_logp = (lp + rng.normal(0, 0.3, M)).astype(np.float32)
+    away_from_clip_edges(lp, old_logp, mean[:, A], old_v, adv)
     cfg = (0.2, 0.2, 2.0, 0.01)
 
     dm, dls = np.full((M, ld), np.nan, np.float32), np.full(A, np.nan, np.float32)
