@@ -4,13 +4,17 @@
 //   precision  bf16 storage of weights, grads, activations, observations (PK_BF16), fp32 master
 //              weights, Muon momentum, recurrent state, scan states, log-probs, values, returns and
 //              all reductions; PUFFER_FLOAT_BUILD stores everything in fp32 (master = weights).
-//   buffers    one host thread and one CUDA stream per env buffer. Per step t, a worker launches
-//              one graph (async copies of its obs/rewards/dones from pinned host memory, policy
-//              forward, sampling, async copy of its actions back), waits for it, and steps its
-//              envs (OpenMP inside the env library); while one buffer's envs run on the CPU, the
-//              other buffers' policies run on the GPU. Env buffers are pinned in place with
-//              cudaHostRegister; one that cannot be (a small array sharing a page with another)
-//              goes through a pinned staging copy that the worker refreshes around each env step.
+//   buffers    one CUDA stream per env buffer and one host thread per buffer, or vec.num_threads
+//              threads that each interleave several buffers when there are more buffers than
+//              threads (lane_rollout). Per step t a buffer launches one graph, waits for it, and
+//              steps its envs (OpenMP inside the env library); while one buffer's envs run on the
+//              CPU, other buffers' policies run on the GPU. The graph is the fused policy step
+//              (pk_policy_step_cuda, small policies, see setup_fused), which reads observations /
+//              rewards / dones from and writes actions to the pinned env buffers itself
+//              (zero-copy), or else async copies into device mirrors, the chain of separate
+//              kernels, and an async copy of the actions back. Env buffers are pinned in place
+//              with cudaHostRegister; one that cannot be (a small array sharing a page with
+//              another) goes through a pinned staging copy refreshed around each env step.
 //              cudagraphs = -1 makes the same copies and launches eagerly.
 //   graphs     cudagraphs >= 0: at create, `cudagraphs` (at least 1) warm-up iterations of every
 //              rollout step and of the training minibatch run on the empty buffers (cuBLAS and
@@ -264,23 +268,23 @@ static int copy_out(Worker* w) {
 
 // ---- one rollout step of one buffer (graph body) -----------------------------------------------
 
-// copies: the env I/O copies are part of the step (graphs hold them; eager launches copy around).
-static int rollout_step(Worker* w, int t, int copies) {
+// The env I/O is part of the step: graphs hold the copies (or the fused kernel's own host reads).
+static int rollout_step(Worker* w, int t) {
     CudaTrainer* c = w->c;
     const TrainerPlan* p = c->p;
     cudaStream_t s = w->stream;
     int n = w->n, a0 = w->a0, H = p->H;
     if (c->fused) {
         // zero-copy: the kernel reads and writes the pinned env buffers itself
-        if (copies && !c->zero_copy) TRY(copy_in(w));
+        if (!c->zero_copy) TRY(copy_in(w));
         w->fused.t = t;
         w->fused.draw_offset = (uint64_t)t;   // the unfused chain adds 1 per step ...
         w->fused.counter_add = t == p->T - 1 ? (uint64_t)p->T : 0;   // ... this T at the end
         PK(pk_policy_step_cuda(&w->fused, PREC, s));
-        if (copies && !c->zero_copy) TRY(copy_out(w));
+        if (!c->zero_copy) TRY(copy_out(w));
         return 0;
     }
-    if (copies) TRY(copy_in(w));
+    TRY(copy_in(w));
     PC(pc_ingest_cuda(P(w->r_obs), P(c->obs), F(w->r_reset), F(c->rewards), F(c->dones),
                       P(c->env_obs), p->obs_u8, F(c->env_rewards), F(c->env_terminals),
                       F(c->env_truncations), a0, n, t, p->T, p->OBS, PREC, s));
@@ -307,7 +311,7 @@ static int rollout_step(Worker* w, int t, int copies) {
                                    counter, a0, PREC, s));
     PC(pc_store_cuda(P(c->actions), F(c->logprob), F(c->values), F(c->env_actions), P(w->r_act),
                      F(w->r_logprob), F(w->r_value), p->continuous, a0, n, t, p->T, p->NH, s));
-    if (copies) TRY(copy_out(w));
+    TRY(copy_out(w));
     return 0;
 }
 
@@ -329,7 +333,7 @@ static int begin_rollout(Worker* w) {
 
 static int launch_step(Worker* w, int t) {
     if (w->c->use_graphs) CU(cudaGraphLaunch(w->graphs[t], w->stream));   // copy in, step, out
-    else TRY(rollout_step(w, t, 1));
+    else TRY(rollout_step(w, t));
     return 0;
 }
 
@@ -368,7 +372,7 @@ static int lane_rollout(Worker* lead) {
 
 static int worker_warmup(Worker* w, int iterations) {
     for (int it = 0; it < iterations; it++)
-        for (int t = 0; t < w->c->p->T; t++) TRY(rollout_step(w, t, 1));
+        for (int t = 0; t < w->c->p->T; t++) TRY(rollout_step(w, t));
     CU(cudaStreamSynchronize(w->stream));
     return 0;
 }
@@ -377,7 +381,7 @@ static int worker_capture(Worker* w) {
     for (int t = 0; t < w->c->p->T; t++) {
         cudaGraph_t graph = NULL;
         CU(cudaStreamBeginCapture(w->stream, cudaStreamCaptureModeThreadLocal));
-        int rc = rollout_step(w, t, 1);
+        int rc = rollout_step(w, t);
         cudaError_t e = cudaStreamEndCapture(w->stream, &graph);
         if (rc != 0) {
             if (graph) cudaGraphDestroy(graph);
