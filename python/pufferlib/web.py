@@ -201,15 +201,21 @@ def run_config(model_path):
     return None
 
 
-def build_page(env_name, out_dir, model_path=None, data_dir="experiments", binding=None, seed=1,
-               out=print):
-    """Writes the page folder; returns its path. ConfigError / CheckpointError / WebBuildError."""
+def build_page(env_name, out_dir, model_path=None, data_dir="experiments", binding=None, config=None,
+               seed=1, out=print):
+    """Writes the page folder; returns its path. ConfigError / CheckpointError / WebBuildError.
+
+    config: the env's config (default: default.ini + the source tree's <env>.ini); with a model,
+    the [env] section of the run it came from (its config.json) wins, so the page plays the env
+    the policy was trained on."""
     root = source_root()
     binding = Path(binding) if binding else env_binding(env_name, root)
-    config = load_config(env_name)
-    ini = binding.parent / f"{binding.parent.name}.ini"
-    if ini.is_file():
-        _merge_ini(config, ini)  # the source tree's ini: what this build compiles against
+    if config is None:
+        config = load_config(env_name)
+        ini = binding.parent / f"{binding.parent.name}.ini"
+        if ini.is_file():
+            _merge_ini(config, ini)  # the source tree's ini: what this build compiles against
+    config = {**config, "env": dict(config.get("env", {}))}
     header = tensors = None
     if model_path:
         path = checkpoint.resolve(model_path, data_dir, env_name)
