@@ -1,5 +1,6 @@
 """Web builds (emscripten): pages for breakout, pong and squared; a call outside the browser's
 raylib subset fails the build with its name; build.sh and puffer export front ends."""
+import os
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 from pufferlib import web
 
 ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("PUFFER_SOURCE_DIR", str(ROOT))  # the installed package builds from this checkout
 TEST_ENV = ROOT / "tests" / "web_envs" / "offsubset"
 
 pytestmark = pytest.mark.skipif(shutil.which("emcc") is None, reason="needs emscripten (apt-get install emscripten)")

@@ -37,10 +37,14 @@ class WebBuildError(RuntimeError):
 
 
 def source_root():
-    if not (ROOT / "envs" / "web" / "play.c").is_file():
-        raise WebBuildError(f"web builds need the PufferLib source tree (envs/web/ not found under {ROOT}): "
-                            "run from a git checkout installed with pip install -e .")
-    return ROOT
+    """The PufferLib source tree: $PUFFER_SOURCE_DIR, this module's checkout (editable installs,
+    build.sh), or the working directory."""
+    candidates = [os.environ.get("PUFFER_SOURCE_DIR"), ROOT, Path.cwd()]
+    for folder in filter(None, candidates):
+        if (Path(folder) / "envs" / "web" / "play.c").is_file():
+            return Path(folder).resolve()
+    raise WebBuildError("web builds need the PufferLib source tree (envs/, kernels/): run from a checkout "
+                        "or set PUFFER_SOURCE_DIR to one")
 
 
 def env_binding(env_name, root):
