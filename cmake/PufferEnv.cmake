@@ -8,8 +8,7 @@
 set(PUFFER_ENV_FLAGS -Wall -Wextra -fvisibility=hidden)
 
 function(_puffer_env_common target dir)
-  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/envs ${PROJECT_SOURCE_DIR}/core
-                             ${PROJECT_SOURCE_DIR}/envs/${dir})
+  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/envs ${PROJECT_SOURCE_DIR}/envs/${dir})
   target_compile_options(${target} PRIVATE ${PUFFER_ENV_FLAGS})
   target_link_libraries(${target} PRIVATE OpenMP::OpenMP_C m)
   target_compile_definitions(${target} PRIVATE _DEFAULT_SOURCE)
@@ -32,7 +31,7 @@ function(puffer_add_env name)
   if(EMSCRIPTEN)
     if(name STREQUAL ARG_DIR AND EXISTS ${demo})
       add_executable(${name}_demo ${demo})
-      target_include_directories(${name}_demo PRIVATE ${PROJECT_SOURCE_DIR}/envs ${PROJECT_SOURCE_DIR}/core)
+      target_include_directories(${name}_demo PRIVATE ${PROJECT_SOURCE_DIR}/envs)
       target_compile_definitions(${name}_demo PRIVATE PUFFER_RENDER=0)
       set_target_properties(${name}_demo PROPERTIES OUTPUT_NAME ${name} SUFFIX ".js")
       target_link_options(${name}_demo PRIVATE -sALLOW_MEMORY_GROWTH=1)

@@ -1,7 +1,6 @@
 // vecenv_py.h: the env-library loader and VecEnv class shared by the module's bindings
 // (module.cpp binds them; the native trainer binding takes a VecEnv and steps it directly).
 #pragma once
-#include <dlfcn.h>
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 
@@ -10,53 +9,16 @@
 #include <string>
 #include <vector>
 
-#include "env_abi.h"
+#include "env_loader.h"
 
 namespace nb = nanobind;
 
-struct EnvLibrary {
-    void* handle = nullptr;
-    const PufferEnvInfo* (*info)(void) = nullptr;
-    int (*agents)(const PufferVecSpec*, char*, size_t) = nullptr;
-    PufferVec* (*create)(const PufferVecSpec*, char*, size_t) = nullptr;
-    void (*reset)(PufferVec*, uint64_t) = nullptr;
-    void (*step)(PufferVec*) = nullptr;
-    void (*step_buffer)(PufferVec*, int) = nullptr;
-    int (*check_actions)(const PufferVec*, char*, size_t) = nullptr;
-    void (*log)(PufferVec*, PufferLogOut*, int) = nullptr;
-    int (*render)(PufferVec*, int, char*, size_t) = nullptr;
-    int (*save_frame)(PufferVec*, const char*, char*, size_t) = nullptr;
-    int (*window_closed)(PufferVec*) = nullptr;
-    int (*capture_key)(PufferVec*) = nullptr;
-    void (*close)(PufferVec*) = nullptr;
-
+// The env library's C ABI, resolved by envs/env_loader.c.
+struct EnvLibrary : PufferEnvLib {
     explicit EnvLibrary(const std::string& path) {
-        handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-        if (!handle) throw std::runtime_error("cannot load env library " + path + ": " + dlerror());
-        load(info, "puffer_env_info");
-        load(agents, "puffer_env_agents");
-        load(create, "puffer_vec_create");
-        load(reset, "puffer_vec_reset");
-        load(step, "puffer_vec_step");
-        load(step_buffer, "puffer_vec_step_buffer");
-        load(check_actions, "puffer_vec_check_actions");
-        load(log, "puffer_vec_log");
-        load(render, "puffer_vec_render");
-        load(save_frame, "puffer_vec_save_frame");
-        load(window_closed, "puffer_vec_window_closed");
-        load(capture_key, "puffer_vec_capture_key");
-        load(close, "puffer_vec_close");
-        if (info()->abi_version != PUFFER_ENV_ABI_VERSION)
-            throw std::runtime_error(path + ": env ABI version " + std::to_string(info()->abi_version) +
-                                     ", this module needs " + std::to_string(PUFFER_ENV_ABI_VERSION) +
-                                     " (rebuild with pip install .)");
+        char err[PUFFER_ERR_LEN] = {0};
+        if (puffer_env_lib_open(this, path.c_str(), err, sizeof(err))) throw std::runtime_error(err);
     }
-    template <typename F> void load(F& fn, const char* name) {
-        fn = reinterpret_cast<F>(dlsym(handle, name));
-        if (!fn) throw std::runtime_error(std::string("env library lacks symbol ") + name);
-    }
-    // The library stays loaded for the life of the process: env code may have registered
-    // raylib/OpenMP state that outlives a VecEnv.
 };
 
 class VecEnv {

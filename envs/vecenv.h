@@ -124,8 +124,12 @@ static unsigned int env_seed(uint64_t seed, uint64_t index) {
 static void point_env_at_rows(VecImpl* v, int e) {
     Env* env = &v->envs[e];
     int row = v->env_agent_start[e];
-    env->observations = (void*)((char*)v->pub.observations
-        + (size_t)row * OBS_SIZE * puffer_info.obs_elem_size);
+    void* obs = (char*)v->pub.observations + (size_t)row * OBS_SIZE * puffer_info.obs_elem_size;
+#ifdef __cplusplus
+    env->observations = (decltype(env->observations))obs;  // nvcc compiles this file as C++
+#else
+    env->observations = obs;
+#endif
     env->actions = v->pub.actions + (size_t)row * NUM_ATNS;
     env->rewards = v->pub.rewards + row;
     env->terminals = v->pub.terminals + row;
