@@ -152,10 +152,11 @@ def compile_env(binding, gen_dir, out_js, root=None, emcc=None):
     emcc = emcc or find_emcc()
     web, kernels = root / "envs" / "web", root / "kernels"
     sources = [web / "play.c", web / "raylib_web.c", web / "policy.c"] + [kernels / "cpu" / k for k in KERNELS]
-    # vecenv.h / env_abi.h live in core/ or (newer trees) envs/: both are on the include path.
-    includes = [gen_dir, web, root / "envs", root / "core", kernels]
+    # env_abi.h (envs/) for the binding; kernels.h for the policy.
+    includes = [gen_dir, web, root / "envs", kernels]
     exports = ["_malloc", "_free", "_puffer_web_target_fps"]
-    cmd = [emcc, "-O2", "-std=gnu11", "-Werror=implicit-function-declaration", "-Wno-unknown-pragmas",
+    # -msimd128: wasm SIMD (every current browser) runs the policy's GEMMs about twice as fast.
+    cmd = [emcc, "-O2", "-msimd128", "-std=gnu11", "-Werror=implicit-function-declaration", "-Wno-unknown-pragmas",
            "-DPUFFER_RENDER=1", "-D_DEFAULT_SOURCE", f'-DWEB_BINDING="{binding}"',
            *[f"-I{p}" for p in includes], *map(str, sources),
            "--js-library", str(web / "canvas.js"),

@@ -16,16 +16,16 @@ typedef struct {
     float* terminals;
     float* truncations;
     int num_agents;
-    unsigned int rng;
+    uint32_t rng;
     int tick;
 } Offsubset;
 
-static void c_reset(Offsubset* env) {
+PUFFER_FN void c_reset(Offsubset* env) {
     env->tick = 0;
     env->observations[0] = 0.0f;
 }
 
-static void c_step(Offsubset* env) {
+PUFFER_FN void c_step(Offsubset* env) {
     env->tick += 1;
     env->rewards[0] = env->actions[0] == 1.0f ? 1.0f : 0.0f;
     env->observations[0] = (float)(env->tick % 10);
