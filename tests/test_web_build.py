@@ -68,3 +68,16 @@ def test_puffer_export_web(tmp_path):
     ok = run(cmd + ["--web", str(tmp_path / "page")])
     assert ok.returncode == 0, ok.stderr
     assert (tmp_path / "page" / "index.html").is_file()
+
+
+def test_puffer_export_web_with_a_policy(tmp_path):
+    model = ROOT / "tests" / "data" / "breakout_tiny.bin"
+    ok = run([sys.executable, "-m", "pufferlib.pufferl", "export", "breakout", "--load-model-path", str(model),
+              "--web", str(tmp_path / "page")])
+    assert ok.returncode == 0, ok.stderr
+    script = (tmp_path / "page" / "policy.js").read_text()
+    assert '"hidden_size": 64' in script and '"num_layers": 2' in script and '"global_step": 2883584' in script
+    wrong_env = run([sys.executable, "-m", "pufferlib.pufferl", "export", "pong", "--load-model-path", str(model),
+                     "--web", str(tmp_path / "pong")])
+    assert wrong_env.returncode == 2 and "trained on breakout" in wrong_env.stderr
+    assert not (tmp_path / "pong").exists()  # nothing written before validation
