@@ -55,8 +55,9 @@
     });
     $('name').textContent = 'PufferLib ' + setup.env + (policy ? ' (policy at step '
         + policy.global_step + ')' : '');
+    var keys = call('web_act_size', 0) === 1 ? setup.continuous_keys : setup.keys;
     $('hint').textContent = (policy ? 'Hold Shift to take over with the keyboard: '
-        : 'Keyboard: ') + setup.keys;
+        : 'Keyboard: ') + keys;
 
     call('web_render');  // opens the "window": the canvas gets the env's native size
     fit();
@@ -65,7 +66,7 @@
     var owed = 0, last = performance.now(), statSteps = 0, statTime = last;
 
     puffer.setAgent = function(name) {
-      if (!(name in AGENTS)) throw new Error('agent must be one of ' + options.join(', '));
+      if (options.indexOf(name) < 0) throw new Error('agent must be one of ' + options.join(', '));
       call('web_set_agent', AGENTS[name]);
       $('agent').value = name;
     };

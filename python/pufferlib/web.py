@@ -239,20 +239,24 @@ def build_page(env_name, out_dir, model_path=None, data_dir="experiments", bindi
     keymaps = [parse_keymap(web.get("keys"), web.get("idle"), where),
                parse_keymap(web.get("continuous_keys"), web.get("continuous_idle"), where)]
 
+    script = policy_script(header, tensors, env_name) if header else "var PUFFER_POLICY = null;\n"
+    # The page's hint line: the keys of the discrete map, or of the continuous one when the env's
+    # actions are continuous (page.js picks, as play.c does).
+    setup = {"env": env_name, "seed": int(seed), "keys": describe_keys(web.get("keys")),
+             "continuous_keys": describe_keys(web.get("continuous_keys"))}
+
     out_dir = Path(out_dir)
     gen = out_dir / ".build"
     gen.mkdir(parents=True, exist_ok=True)
-    (gen / "web_config.h").write_text(config_header(kwargs, keymaps))
-    compile_env(binding, gen, out_dir / "env.js", root=root)
-    shutil.rmtree(gen)
-
-    continuous = "continuous" in env_name
-    keys_text = describe_keys(web.get("continuous_keys") if continuous and web.get("continuous_keys") else web.get("keys"))
-    setup = {"env": env_name, "keys": keys_text, "seed": int(seed)}
+    try:
+        (gen / "web_config.h").write_text(config_header(kwargs, keymaps))
+        compile_env(binding, gen, out_dir / "env.js", root=root)
+    finally:
+        shutil.rmtree(gen, ignore_errors=True)
     page = (root / "envs" / "web" / "index.html").read_text()
     (out_dir / "index.html").write_text(page.replace("@SETUP@", json.dumps(setup)))
     shutil.copyfile(root / "envs" / "web" / "page.js", out_dir / "page.js")
-    (out_dir / "policy.js").write_text(policy_script(header, tensors, env_name) if header else "var PUFFER_POLICY = null;\n")
+    (out_dir / "policy.js").write_text(script)
     size = (out_dir / "env.js").stat().st_size
     out(f"web: {out_dir}/index.html (env.js {size / 1024:.0f} KB with the wasm inside"
         + (f", policy.js {(out_dir / 'policy.js').stat().st_size / 1024:.0f} KB" if header else ", no policy: keyboard") + ")")
