@@ -41,7 +41,8 @@ def main():
                 raise SystemExit(f"{env}: {error}")
             if not policies.get(env):
                 driver.execute_script("puffer.setAgent('random')")
-                time.sleep(args.seconds)
+            driver.execute_script("puffer.setSpeed(4)")  # a few points on the board
+            time.sleep(args.seconds)
             driver.save_screenshot(str(out_dir / f"{env}.png"))
             print(f"wrote {out_dir / (env + '.png')}")
     finally:
