@@ -23,6 +23,7 @@ FIXED_FLAGS = {
     "eval_steps": (0, "eval: stop after this many steps (0 = until the window closes)"),
     "run_id": (None, "name of the run folder (default: a timestamp)"),
     "quiet": (False, "no dashboard; plain log lines only"),
+    "web": (None, "export: write a web page (index.html, env.js, page.js, policy.js) to this folder"),
 }
 
 
