@@ -59,7 +59,7 @@ def test_sweep_survives_a_killed_worker(tmp_path):
 
 def _open_storage_at(args):
     url, barrier = args
-    from pufferlib.sweep_runner import open_storage
+    from pufferlib.sweep_storage import open_storage
     barrier.wait()
     open_storage(url)
     return True

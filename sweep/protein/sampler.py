@@ -183,8 +183,11 @@ class ProteinSampler(BaseSampler):
                  downsample=5, seed=None, independent_sampler=None, **protein_kwargs):
         only = protein_kwargs.pop("sweep_only", None)
         self.space = None
-        if search_space is not None:
+        if isinstance(search_space, SearchSpace) and not only and cost_param in (None, search_space.cost_param):
+            self.space = search_space
+        elif search_space is not None:
             self.space = SearchSpace(search_space, cost_param=cost_param, only=only)
+        if self.space is not None:
             cost_param = self.space.cost_param
         self.cost_param = cost_param
         self.cost_attr = cost_attr
@@ -204,14 +207,18 @@ class ProteinSampler(BaseSampler):
     def from_config(cls, sweep, **overrides):
         """Build from the [sweep] section: its parameters and the settings Protein uses
         (max_suggestion_cost, metric_distribution, prune_pareto, early_stop_quantile, sweep_only,
-        downsample). The study's direction, not the 'goal' setting, decides max or min."""
+        downsample). The study's direction, not the 'goal' setting, decides max or min.
+        search_space= a SearchSpace to use instead of the section's parameters (sweep_only ignored)."""
         kwargs = {}
         for key in ("max_suggestion_cost", "metric_distribution", "prune_pareto", "early_stop_quantile",
                     "sweep_only", "downsample"):
             if sweep.get(key) is not None:
                 kwargs[key] = sweep[key]
         kwargs.update(overrides)
-        return cls(sweep, **kwargs)
+        space = kwargs.pop("search_space", None)
+        if space is not None:  # already narrowed (sweep_only and any constraints applied)
+            kwargs.pop("sweep_only", None)
+        return cls(sweep if space is None else space, **kwargs)
 
     @property
     def protein(self):

@@ -270,6 +270,14 @@ class SearchSpace:
     """
 
     def __init__(self, spec, cost_param=None, only=None, reserved=RESERVED):
+        if isinstance(spec, SearchSpace) and spec.spec is None:  # built from params: keep them
+            if isinstance(only, str):
+                only = [x.strip() for x in only.split(",") if x.strip()]
+            cost_param = spec.cost_param if cost_param is None else cost_param
+            params = [p for p in spec.params if not only or p.name == cost_param or any(x in p.name for x in only)]
+            self.spec = None
+            self._setup(params, cost_param if cost_param in [p.name for p in params] else None)
+            return
         if isinstance(spec, SearchSpace):
             spec = spec.spec
         if not isinstance(spec, dict):
