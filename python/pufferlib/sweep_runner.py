@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .config import ConfigError
 from .sweep_space import constrained_space, default_params
-from .sweep_storage import check_storage, open_storage, redact
+from .sweep_storage import open_storage, redact
 from .sweep_worker import HEARTBEAT_S, remaining
 
 STALE_S = 6 * HEARTBEAT_S  # a running trial without a stamp for this long has lost its worker
@@ -168,8 +168,9 @@ def sweep(config, options):
     goal = direction(config)
     space, pinned = search_space(config)
     url = storage_url(config, options)
-    if config["sweep"].get("storage"):  # the default's folder is made below
-        check_storage(url)
+    storage = None
+    if config["sweep"].get("storage"):  # checked and connected to first; the default's folder is made below
+        storage = open_storage(url)
     config = copy.deepcopy(config)
     for name, value in pinned.items():
         section, key = name.split("/", 1)
@@ -187,7 +188,8 @@ def sweep(config, options):
     folder = study_folder(config)
     folder.mkdir(parents=True, exist_ok=True)
     name = study_name(config, options)
-    study = optuna.create_study(study_name=name, storage=open_storage(url), direction=goal, load_if_exists=True)
+    study = optuna.create_study(study_name=name, storage=storage or open_storage(url), direction=goal,
+                                load_if_exists=True)
     print(f"sweep: study '{name}' in {redact(url)} ({len(study.trials)} trials so far), {workers} workers, "
           f"max_runs {max_runs}. Watch it: optuna-dashboard {redact(url)}", flush=True)
     fail_lost_trials(study)  # left by a killed earlier run; live trials of another supervisor stay

@@ -39,13 +39,14 @@ def redact(url):
 
 
 def check_storage(url):
-    """ConfigError unless url names a storage this machine can open (scheme, folder, driver)."""
+    """The URL to open (with the driver this machine has), or ConfigError unless url names a storage
+    this machine can open (scheme, folder, driver)."""
     if url.startswith("journal:"):
         path = url[len("journal:"):]
         if not path or path.endswith("/"):
             raise _bad(url, "journal:PATH needs a file name")
         _check_folder(url, path, "journal:PATH")
-        return
+        return url
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
     try:
@@ -57,19 +58,26 @@ def check_storage(url):
         if not parsed.database or parsed.database == ":memory:":
             raise _bad(url, "an in-memory SQLite study cannot be shared by the workers; give a file: sqlite:///PATH")
         _check_folder(url, parsed.database, "sqlite:///PATH")
-        return
+        return url
     if backend not in DRIVERS:
         raise _bad(redact(url), f"unknown scheme '{parsed.drivername}'; allowed: {ALLOWED}")
-    try:
-        dialect = parsed.get_dialect()
-        dialect.import_dbapi() if hasattr(dialect, "import_dbapi") else dialect.dbapi()
-    except (ImportError, NoSuchModuleError) as e:
-        raise _bad(redact(url), f"its driver is not installed ({e}); {DRIVERS[backend]}") from None
+    tries = [parsed]
+    if parsed.drivername == "postgresql":  # SQLAlchemy's default driver is psycopg (3) from 2.1 on
+        tries.append(parsed.set(drivername="postgresql+psycopg2"))
+    error = None
+    for candidate in tries:
+        try:
+            dialect = candidate.get_dialect()
+            dialect.import_dbapi() if hasattr(dialect, "import_dbapi") else dialect.dbapi()
+            return candidate.render_as_string(hide_password=False)
+        except (ImportError, NoSuchModuleError) as e:
+            error = error or e
+    raise _bad(redact(url), f"its driver is not installed ({error}); {DRIVERS[backend]}")
 
 
 def open_storage(url):
     """The optuna storage for url (checked first). Server errors become one-line ConfigErrors."""
-    check_storage(url)
+    shown, url = redact(url), check_storage(url)
     import optuna
     if url.startswith("journal:"):
         from optuna.storages import JournalStorage
@@ -88,8 +96,8 @@ def open_storage(url):
         except OperationalError as e:
             if not url.startswith("sqlite"):  # a server that refuses us: say so, no traceback
                 reason = str(e.orig if getattr(e, "orig", None) is not None else e).strip().splitlines()
-                raise _bad(redact(url), f"cannot connect: {reason[0] if reason else type(e).__name__}") from None
+                raise _bad(shown, f"cannot connect: {reason[0] if reason else type(e).__name__}") from None
             if attempt == 4:
                 raise
         time.sleep(0.2 * (attempt + 1))
-    raise _bad(redact(url), "could not create the study schema (another process kept failing it)")
+    raise _bad(shown, "could not create the study schema (another process kept failing it)")
