@@ -12,6 +12,7 @@ TINY = ["--backend", "native", "--sweep.metric", "perf", "--sweep.sweep-only", "
         "--train.horizon", "16", "--train.minibatch-size", "512", "--policy.hidden-size", "16",
         "--policy.num-layers", "1"]
 SHORT = ["--sweep.train.total-timesteps.min", "2048", "--sweep.train.total-timesteps.max", "8192"]
+MEDIUM = ["--sweep.train.total-timesteps.min", "1.5e4", "--sweep.train.total-timesteps.max", "3e4"]  # seconds each
 LONG = ["--sweep.train.total-timesteps.min", "3e6", "--sweep.train.total-timesteps.max", "6e6"]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
-from sweep_helpers import LONG, alive, clean_env, default_url, run, start, sweep_args, wait_gone, wait_running
+from sweep_helpers import LONG, MEDIUM, alive, clean_env, default_url, run, start, sweep_args, wait_gone, wait_running
 
 
 def _tmp_litter():
@@ -22,7 +22,7 @@ def _tmp_litter():
 
 def test_sweep_survives_a_killed_worker(tmp_path):
     litter = _tmp_litter()
-    proc = start(tmp_path, sweep_args(runs=6, workers=2))
+    proc = start(tmp_path, sweep_args(runs=6, workers=2, timesteps=MEDIUM))
     url = default_url(tmp_path)
     killed = wait_running(proc, url, min_number=1)
     assert killed is not None, proc.communicate(timeout=300)[0]
@@ -46,7 +46,7 @@ def test_sweep_survives_a_killed_worker(tmp_path):
     assert _tmp_litter() == litter
     assert (tmp_path / "experiments" / "cartpole" / "sweeps" / "cartpole.lock").exists()
     # Restarting resumes the same study: nothing more to do at max_runs 6.
-    again = run(tmp_path, sweep_args(runs=6, workers=2))
+    again = run(tmp_path, sweep_args(runs=6, workers=2, timesteps=MEDIUM))
     assert again.returncode == 0 and "(6 trials so far)" in again.stdout
     assert len(optuna.load_study(study_name="cartpole", storage=url).trials) == 6
 
