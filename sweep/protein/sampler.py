@@ -1,30 +1,29 @@
 """Protein inside optuna: a sampler, a pruner, and the convention for reporting learning curves.
 
-    space = protein.SearchSpace(sweep_spec)             # or pass the spec dict directly
-    sampler = protein.ProteinSampler(space, seed=1)
+    sampler = protein.ProteinSampler(seed=1)            # any study; or ProteinSampler(sweep_spec, seed=1)
     study = optuna.create_study(direction='maximize', sampler=sampler,
                                 pruner=protein.ProteinPruner(sampler), storage='sqlite:///s.db')
 
     def objective(trial):
-        params = space.suggest(trial)                   # nested dict, every parameter suggested
-        for step, cost, score in training(params):      # step = the cost parameter's value so far
+        lr = trial.suggest_float('lr', 1e-5, 1e-1, log=True)   # or sampler.space.suggest(trial)
+        for step, cost, score in training(lr):           # step = the cost parameter's value so far
             protein.report(trial, score, cost, step)    # curve point: trial.report + user attrs
             if trial.should_prune():
                 raise optuna.TrialPruned()
-        return score                                    # final score; cost is the last reported
+        return score
 
 Where each observation's cost comes from (cost_attr, default 'cost', is a trial user attribute):
   - report() stores every point as [step, cost, score] in the user attribute curve_attr ('curve');
     those are used as they are.
-  - Without report(), the points are trial.intermediate_values {step: score}. Their cost is the step
-    itself, or, if the trial set cost_attr, the step scaled so the last one costs cost_attr.
+  - Without report(), the points are trial.intermediate_values {step: score}, costing their share
+    (in proportion to step) of the trial's cost_attr if set, else of its wall-clock duration.
   - A COMPLETE trial adds its final value, at cost cost_attr if set, else the cost of the last
-    reported point, else the cost parameter's value.
+    reported point, else the trial's duration.
   - For a curve point the cost parameter (e.g. 'train/total_timesteps') is set to the point's step,
     as if a run had been planned to end there. The curve is thinned to `downsample` points.
   - FAIL trials (and PRUNED ones that reported nothing) are failures: regions Protein avoids.
-Each worker process has its own sampler; they share nothing but the storage, from which each reads
-the finished trials it has not seen yet before every suggestion.
+Each worker process has its own sampler (and its own seed); they share nothing but the storage,
+from which each reads the finished trials it has not seen yet before every suggestion.
 """
 import math
 import threading

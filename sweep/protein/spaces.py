@@ -20,6 +20,12 @@ How each distribution maps a value v in [min, max] onto [-1, 1] (linear in a tra
 
 scale is the half-width of the search box drawn around a center, in normalised units: a number,
 'auto' (0.5), or 'time' (1 / (log2 max - log2 min), for the parameter that sets a run's cost).
+
+Parameters can also come from optuna distributions (Param.from_optuna, SearchSpace.from_distributions,
+for a sampler in anybody's study): float -> uniform (log: log_normal), int -> int_uniform (log:
+int_log, log10 and rounded), a step snaps to min + k step, and a categorical is searched as its
+position among its choices (scale 2: any choice reachable from any center). restrict() narrows a
+parameter to a list of allowed values (snapped to the nearest in T).
 """
 import math
 
