@@ -15,7 +15,7 @@ typedef struct {
 
 static float track(Tracker* t, const Breakout* env) {
     int rising = env->ball_vy < 0;
-    if (rising && !t->was_rising) t->offset = (rand_uniform(&t->rng) - 0.5f) * 0.6f * env->paddle_width;
+    if (rising && !t->was_rising) t->offset = (puffer_uniform(&t->rng) - 0.5f) * 0.6f * env->paddle_width;
     t->was_rising = rising;
     float target = env->ball_x + env->ball_width / 2 + t->offset;
     float centre = env->paddle_x + env->paddle_width / 2;
@@ -34,7 +34,7 @@ static void bench(Breakout* env, const char* who, int tracking, double seconds) 
     double start = now();
     while (now() - start < seconds) {
         for (int i = 0; i < 10000; i++) {
-            env->actions[0] = tracking ? track(&tracker, env) : (float)(rand_r(&env->rng) % 3);
+            env->actions[0] = tracking ? track(&tracker, env) : (float)(puffer_randint(&env->rng, 3));
             c_step(env);
         }
         steps += 10000;

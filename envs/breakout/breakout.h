@@ -43,7 +43,7 @@ typedef struct {
     float* terminals;
     float* truncations;
     int num_agents;
-    unsigned int rng;
+    uint32_t rng;
     // Config, from the [env] section (breakout_defaults sets the reference values).
     int frameskip;
     int continuous;
@@ -90,7 +90,7 @@ static void breakout_defaults(Breakout* env) {
     env->paddle_speed = 620;
 }
 
-static int brick_value(int row) { return 7 - 3 * (row / 2); }
+PUFFER_FN int brick_value(int row) { return 7 - 3 * (row / 2); }
 
 // Returns 0 if the config is playable, else 1 with a message.
 static int breakout_check(const Breakout* env, char* msg, size_t len) {
@@ -134,7 +134,7 @@ static void breakout_init(Breakout* env) {
     env->max_score = 2 * env->half_max_score;
 }
 
-static void breakout_observe(Breakout* env) {
+PUFFER_FN void breakout_observe(Breakout* env) {
     float* o = env->observations;
     o[0] = env->paddle_x / env->width;
     o[1] = env->paddle_y / env->height;
@@ -150,13 +150,13 @@ static void breakout_observe(Breakout* env) {
 
 // The brick part of the observation only changes when a brick breaks (resolve_contact writes that
 // one) or the wall is rebuilt; rewriting all of it every step cost ~10% of the step.
-static void breakout_observe_bricks(Breakout* env) {
+PUFFER_FN void breakout_observe_bricks(Breakout* env) {
     float* o = env->observations + BREAKOUT_NUM_SCALARS;
     for (int i = 0; i < env->num_bricks; i++) o[i] = env->destroyed[i];
 }
 
 // A new ball: full-width paddle in the middle, ball resting above it, not yet moving.
-static void breakout_new_round(Breakout* env) {
+PUFFER_FN void breakout_new_round(Breakout* env) {
     env->paddle_width = env->initial_paddle_width;
     env->paddle_x = (env->width - env->paddle_width) / 2;
     env->paddle_y = env->height - env->paddle_height - 10;
@@ -169,7 +169,7 @@ static void breakout_new_round(Breakout* env) {
     env->balls_fired = 0;
 }
 
-static void breakout_new_episode(Breakout* env) {
+PUFFER_FN void breakout_new_episode(Breakout* env) {
     env->score = 0;
     env->frames = 0;
     env->balls_left = BREAKOUT_BALLS;
@@ -178,7 +178,7 @@ static void breakout_new_episode(Breakout* env) {
     breakout_new_round(env);
 }
 
-static void c_reset(Breakout* env) {
+PUFFER_FN void c_reset(Breakout* env) {
     breakout_new_episode(env);
     breakout_observe(env);
 }
@@ -192,7 +192,7 @@ typedef struct {
     int brick;      // brick index for HIT_BRICK
 } Contact;
 
-static void offer_contact(Contact* best, float t, float overlap, int kind, int face, int brick) {
+PUFFER_FN void offer_contact(Contact* best, float t, float overlap, int kind, int face, int brick) {
     const float eps = 1e-6f;
     if (best->kind != HIT_NONE) {
         if (t > best->t + eps) return;
@@ -207,7 +207,7 @@ static void offer_contact(Contact* best, float t, float overlap, int kind, int f
 
 // Entry and exit times, along one axis, of an interval [p, p + size) moving by d per frame
 // against [lo, hi). Returns 0 when the two never overlap along this axis.
-static int axis_times(float p, float size, float d, float lo, float hi, float* enter, float* leave) {
+PUFFER_FN int axis_times(float p, float size, float d, float lo, float hi, float* enter, float* leave) {
     if (d == 0.0f) {
         if (p + size <= lo || p >= hi) return 0;
         *enter = -INFINITY;
@@ -222,14 +222,14 @@ static int axis_times(float p, float size, float d, float lo, float hi, float* e
     return 1;
 }
 
-static float overlap_len(float a, float a_size, float b, float b_size) {
+PUFFER_FN float overlap_len(float a, float a_size, float b, float b_size) {
     float lo = fmaxf(a, b), hi = fminf(a + a_size, b + b_size);
     return hi > lo ? hi - lo : 0.0f;
 }
 
 // Swept box test: the ball moving by (vx, vy) this frame against the rectangle (rx, ry, rw, rh).
 // Offers the contact if the ball starts outside the rectangle and touches it within the frame.
-static void sweep_rect(Breakout* env, Contact* best, float rx, float ry, float rw, float rh,
+PUFFER_FN void sweep_rect(Breakout* env, Contact* best, float rx, float ry, float rw, float rh,
                        int kind, int brick) {
     float x = env->ball_x, y = env->ball_y, w = env->ball_width, h = env->ball_height;
     float vx = env->ball_vx, vy = env->ball_vy;
@@ -245,7 +245,7 @@ static void sweep_rect(Breakout* env, Contact* best, float rx, float ry, float r
     offer_contact(best, enter, overlap, kind, face, brick);
 }
 
-static void sweep_bricks(Breakout* env, Contact* best) {
+PUFFER_FN void sweep_bricks(Breakout* env, Contact* best) {
     float x0 = fminf(env->ball_x, env->ball_x + env->ball_vx);
     float x1 = fmaxf(env->ball_x, env->ball_x + env->ball_vx) + env->ball_width;
     float y0 = fminf(env->ball_y, env->ball_y + env->ball_vy) - BREAKOUT_Y_OFFSET;
@@ -267,7 +267,7 @@ static void sweep_bricks(Breakout* env, Contact* best) {
     }
 }
 
-static void sweep_walls(Breakout* env, Contact* best) {
+PUFFER_FN void sweep_walls(Breakout* env, Contact* best) {
     float x = env->ball_x, y = env->ball_y, vx = env->ball_vx, vy = env->ball_vy;
     if (vx < 0 && x + vx < 0)
         offer_contact(best, fmaxf(0.0f, -x / vx), env->ball_height, HIT_SIDE_WALL, FACE_X, -1);
@@ -279,7 +279,7 @@ static void sweep_walls(Breakout* env, Contact* best) {
 }
 
 // The paddle only catches a falling ball; a paddle that slid into the ball catches it at once.
-static void sweep_paddle(Breakout* env, Contact* best) {
+PUFFER_FN void sweep_paddle(Breakout* env, Contact* best) {
     if (env->ball_vy <= 0) return;
     float px = env->paddle_x, py = env->paddle_y, pw = env->paddle_width, ph = env->paddle_height;
     float ov_x = overlap_len(env->ball_x, env->ball_width, px, pw);
@@ -291,7 +291,7 @@ static void sweep_paddle(Breakout* env, Contact* best) {
     sweep_rect(env, best, px, py, pw, ph, HIT_PADDLE, -1);
 }
 
-static void set_ball_speed(Breakout* env, float speed) {
+PUFFER_FN void set_ball_speed(Breakout* env, float speed) {
     env->ball_speed = speed;
     float v = sqrtf(env->ball_vx * env->ball_vx + env->ball_vy * env->ball_vy);
     if (v > 0) {
@@ -302,7 +302,7 @@ static void set_ball_speed(Breakout* env, float speed) {
 }
 
 // Moves the ball to the contact and applies its effect. Returns the points scored.
-static int resolve_contact(Breakout* env, const Contact* c) {
+PUFFER_FN int resolve_contact(Breakout* env, const Contact* c) {
     env->ball_x += c->t * env->ball_vx;
     env->ball_y += c->t * env->ball_vy;
     if (c->kind == HIT_SIDE_WALL)  // land exactly on the wall, not a rounding error past it
@@ -314,8 +314,8 @@ static int resolve_contact(Breakout* env, const Contact* c) {
             env->ball_speed = fminf(env->ball_speed + BREAKOUT_SPEEDUP, env->max_ball_speed);
         float rel = (env->ball_x + env->ball_width / 2 - env->paddle_x) / env->paddle_width;
         float angle = -BREAKOUT_PI / 4 + (BREAKOUT_PI / 2) * clampf(rel, 0.0f, 1.0f);
-        env->ball_vx = sinf(angle) * env->ball_speed * BREAKOUT_TICK;
-        env->ball_vy = -cosf(angle) * env->ball_speed * BREAKOUT_TICK;
+        env->ball_vx = puffer_sinf(angle) * env->ball_speed * BREAKOUT_TICK;
+        env->ball_vy = -puffer_cosf(angle) * env->ball_speed * BREAKOUT_TICK;
         if (env->score == env->half_max_score) {
             memset(env->destroyed, 0, sizeof(env->destroyed));
             breakout_observe_bricks(env);
@@ -342,11 +342,11 @@ static int resolve_contact(Breakout* env, const Contact* c) {
 }
 
 // One 1/60 s frame. move is -1..1 (left..right). Returns the points scored.
-static int breakout_frame(Breakout* env, float move) {
+PUFFER_FN int breakout_frame(Breakout* env, float move) {
     if (!env->balls_fired) {
-        float side = (rand_r(&env->rng) & 1) ? 1.0f : -1.0f;
-        env->ball_vx = side * sinf(BREAKOUT_LAUNCH_ANGLE) * env->ball_speed * BREAKOUT_TICK;
-        env->ball_vy = cosf(BREAKOUT_LAUNCH_ANGLE) * env->ball_speed * BREAKOUT_TICK;
+        float side = (puffer_rand(&env->rng) & 1) ? 1.0f : -1.0f;
+        env->ball_vx = side * puffer_sinf(BREAKOUT_LAUNCH_ANGLE) * env->ball_speed * BREAKOUT_TICK;
+        env->ball_vy = puffer_cosf(BREAKOUT_LAUNCH_ANGLE) * env->ball_speed * BREAKOUT_TICK;
         env->balls_fired = 1;
     } else {
         env->paddle_x = clampf(env->paddle_x + move * env->paddle_speed * BREAKOUT_TICK,
@@ -378,7 +378,7 @@ static int breakout_frame(Breakout* env, float move) {
     return points;
 }
 
-static void breakout_end_episode(Breakout* env) {
+PUFFER_FN void breakout_end_episode(Breakout* env) {
     env->terminals[0] = 1.0f;
     env->log.perf += (float)env->score / (float)env->max_score;
     env->log.score += (float)env->score;
@@ -388,7 +388,7 @@ static void breakout_end_episode(Breakout* env) {
     breakout_new_episode(env);
 }
 
-static void c_step(Breakout* env) {
+PUFFER_FN void c_step(Breakout* env) {
     env->rewards[0] = 0.0f;
     env->terminals[0] = 0.0f;
     float move;

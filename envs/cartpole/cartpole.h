@@ -42,7 +42,7 @@ typedef struct {
     float* terminals;        // required: set only when the pole falls or the cart leaves
     float* truncations;      // required: set when the 200-step limit cuts the episode off
     int num_agents;          // required: 1
-    unsigned int rng;        // required: seeded by the runtime; use with rand_r/rand_uniform
+    uint32_t rng;        // required: seeded by the runtime; use with puffer_rand & co.
     // Physics, from the [env] section of cartpole.ini.
     float cart_mass, pole_mass, pole_length, gravity, force_mag, dt;
     int continuous;          // 1: actions[0] in [-1, 1] scales force_mag; 0: push left/right
@@ -77,7 +77,7 @@ static const char* cartpole_config_error(const Cartpole* env) {
     return NULL;
 }
 
-static void cartpole_observe(Cartpole* env) {
+PUFFER_FN void cartpole_observe(Cartpole* env) {
     env->observations[0] = env->x;
     env->observations[1] = env->x_dot;
     env->observations[2] = env->theta;
@@ -85,11 +85,11 @@ static void cartpole_observe(Cartpole* env) {
 }
 
 // c_reset starts a new episode: every state variable uniform in [-0.04, 0.04].
-static void c_reset(Cartpole* env) {
-    env->x = 0.08f * rand_uniform(&env->rng) - 0.04f;
-    env->x_dot = 0.08f * rand_uniform(&env->rng) - 0.04f;
-    env->theta = 0.08f * rand_uniform(&env->rng) - 0.04f;
-    env->theta_dot = 0.08f * rand_uniform(&env->rng) - 0.04f;
+PUFFER_FN void c_reset(Cartpole* env) {
+    env->x = 0.08f * puffer_uniform(&env->rng) - 0.04f;
+    env->x_dot = 0.08f * puffer_uniform(&env->rng) - 0.04f;
+    env->theta = 0.08f * puffer_uniform(&env->rng) - 0.04f;
+    env->theta_dot = 0.08f * puffer_uniform(&env->rng) - 0.04f;
     env->tick = 0;
     env->episode_return = 0.0f;
     cartpole_observe(env);
@@ -98,7 +98,7 @@ static void c_reset(Cartpole* env) {
 // Adds the finished episode to the log. The reference SETS perf = episode_return / 200, so
 // its aggregate (sum over envs / episodes) is biased; here perf is ADDED like every other
 // field, and the logged perf is the true mean of episode_return / 200 over episodes.
-static void cartpole_end_episode(Cartpole* env, int cart_out, int pole_fell) {
+PUFFER_FN void cartpole_end_episode(Cartpole* env, int cart_out, int pole_fell) {
     env->log.perf += env->episode_return / (float)CARTPOLE_MAX_STEPS;
     env->log.score += (float)env->tick;
     env->log.episode_return += env->episode_return;
@@ -111,8 +111,8 @@ static void cartpole_end_episode(Cartpole* env, int cart_out, int pole_fell) {
 }
 
 // One explicit Euler step of the reference dynamics under force `force`.
-static void cartpole_physics(Cartpole* env, float force) {
-    float sin_t = sinf(env->theta), cos_t = cosf(env->theta);
+PUFFER_FN void cartpole_physics(Cartpole* env, float force) {
+    float sin_t = puffer_sinf(env->theta), cos_t = puffer_cosf(env->theta);
     float total_mass = env->cart_mass + env->pole_mass;
     float polemass_length = total_mass + env->pole_mass;  // reference term (see top of file)
     float temp = (force + polemass_length * env->theta_dot * env->theta_dot * sin_t) / total_mass;
@@ -127,7 +127,7 @@ static void cartpole_physics(Cartpole* env, float force) {
     env->theta_dot += dt * theta_acc;
 }
 
-static void c_step(Cartpole* env) {
+PUFFER_FN void c_step(Cartpole* env) {
     env->rewards[0] = 0.0f;
     env->terminals[0] = 0.0f;
     env->truncations[0] = 0.0f;
@@ -177,7 +177,7 @@ static void c_render(Cartpole* env) {
     DrawRectangle((int)cx - 30, track_y - 15, 60, 30, PUFFER_CYAN);
     float len = 2.0f * env->pole_length * px_per_m;  // pole_length is the half length
     Vector2 base = {cx, track_y - 15};
-    Vector2 tip = {cx + len * sinf(env->theta), track_y - 15 - len * cosf(env->theta)};
+    Vector2 tip = {cx + len * puffer_sinf(env->theta), track_y - 15 - len * puffer_cosf(env->theta)};
     DrawLineEx(base, tip, 8.0f, PUFFER_RED);
     DrawText(TextFormat("step %d", env->tick), 10, 10, 20, PUFFER_WHITE);
     EndDrawing();

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
     double start = now();
     while (now() - start < 2.0) {
         for (int i = 0; i < 10000; i++) {
-            action = (float)(rand_r(&env.rng) % 3);
+            action = (float)(puffer_randint(&env.rng, 3));
             c_step(&env);
         }
         steps += 10000;

@@ -44,7 +44,7 @@ typedef struct {
     float* terminals;        // required: set when a side reaches max_score
     float* truncations;      // required: set when max_steps cuts the episode off
     int num_agents;          // required: 1
-    unsigned int rng;        // required: seeded by the runtime; use with rand_r/rand_uniform
+    uint32_t rng;        // required: seeded by the runtime; use with puffer_rand & co.
     // Court, from the [env] section of pong.ini. Lengths in pixels, speeds in pixels/second.
     float width, height;
     float paddle_width, paddle_height, ball_size;
@@ -108,7 +108,7 @@ static const char* pong_config_error(const Pong* env) {
     return NULL;
 }
 
-static void pong_observe(Pong* env) {
+PUFFER_FN void pong_observe(Pong* env) {
     float* obs = env->observations;
     obs[0] = 2.0f * env->agent_y / env->height - 1.0f;
     obs[1] = 2.0f * env->opponent_y / env->height - 1.0f;
@@ -121,22 +121,22 @@ static void pong_observe(Pong* env) {
 }
 
 // A new random offset (within 40% of the half paddle) for the opponent's next return.
-static void pong_new_aim(Pong* env) {
-    env->opponent_aim = (rand_uniform(&env->rng) - 0.5f) * 0.8f * env->paddle_height;
+PUFFER_FN void pong_new_aim(Pong* env) {
+    env->opponent_aim = (puffer_uniform(&env->rng) - 0.5f) * 0.8f * env->paddle_height;
 }
 
 // The ball starts from the centre towards a random side at a random shallow angle.
-static void pong_serve(Pong* env) {
-    float angle = (2.0f * rand_uniform(&env->rng) - 1.0f) * PONG_SERVE_ANGLE;
-    float dir = rand_r(&env->rng) % 2 ? 1.0f : -1.0f;
+PUFFER_FN void pong_serve(Pong* env) {
+    float angle = (2.0f * puffer_uniform(&env->rng) - 1.0f) * PONG_SERVE_ANGLE;
+    float dir = (puffer_rand(&env->rng) & 1) ? 1.0f : -1.0f;
     env->ball_x = 0.5f * env->width;
     env->ball_y = 0.5f * env->height;
-    env->ball_vx = dir * env->ball_speed * cosf(angle);
-    env->ball_vy = env->ball_speed * sinf(angle);
+    env->ball_vx = dir * env->ball_speed * puffer_cosf(angle);
+    env->ball_vy = env->ball_speed * puffer_sinf(angle);
     pong_new_aim(env);
 }
 
-static void c_reset(Pong* env) {
+PUFFER_FN void c_reset(Pong* env) {
     env->agent_y = 0.5f * env->height;
     env->opponent_y = 0.5f * env->height;
     env->agent_points = 0;
@@ -149,23 +149,23 @@ static void c_reset(Pong* env) {
 
 // Sends the ball back from a paddle: `offset` is where it met the paddle (-1 top edge, 0
 // centre, 1 bottom edge), `dir` the new horizontal direction. Each hit adds ball_speedup.
-static void pong_bounce(Pong* env, float offset, float dir) {
+PUFFER_FN void pong_bounce(Pong* env, float offset, float dir) {
     float speed = sqrtf(env->ball_vx * env->ball_vx + env->ball_vy * env->ball_vy);
     speed = fminf(speed + env->ball_speedup, env->max_ball_speed);
     float angle = clampf(offset, -1.0f, 1.0f) * PONG_MAX_BOUNCE;
-    env->ball_vx = dir * speed * cosf(angle);
-    env->ball_vy = speed * sinf(angle);
+    env->ball_vx = dir * speed * puffer_cosf(angle);
+    env->ball_vy = speed * puffer_sinf(angle);
 }
 
 // Moves a paddle centre by at most `step` towards `target`, keeping it on the court.
-static float pong_move_paddle(Pong* env, float y, float target, float step) {
+PUFFER_FN float pong_move_paddle(Pong* env, float y, float target, float step) {
     float half = 0.5f * env->paddle_height;
     y += clampf(target - y, -step, step);
     return clampf(y, half, env->height - half);
 }
 
 // One frame of 1/60 s. Returns +1 if the agent scored, -1 if the opponent did, else 0.
-static int pong_frame(Pong* env, int action) {
+PUFFER_FN int pong_frame(Pong* env, int action) {
     float half_paddle = 0.5f * env->paddle_height, r = 0.5f * env->ball_size;
     float agent_step = env->paddle_speed * PONG_TICK;
     if (action == PONG_UP) env->agent_y = pong_move_paddle(env, env->agent_y, -1e9f, agent_step);
@@ -226,7 +226,7 @@ static int pong_frame(Pong* env, int action) {
     return 0;
 }
 
-static void pong_end_episode(Pong* env) {
+PUFFER_FN void pong_end_episode(Pong* env) {
     int played = env->agent_points + env->opponent_points;
     env->log.perf += played > 0 ? (float)env->agent_points / (float)played : 0.0f;
     env->log.score += (float)(env->agent_points - env->opponent_points);
@@ -236,7 +236,7 @@ static void pong_end_episode(Pong* env) {
     c_reset(env);
 }
 
-static void c_step(Pong* env) {
+PUFFER_FN void c_step(Pong* env) {
     env->rewards[0] = 0.0f;
     env->terminals[0] = 0.0f;
     env->truncations[0] = 0.0f;

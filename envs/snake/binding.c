@@ -11,7 +11,7 @@
 
 #include "vecenv.h"
 
-// Reads every key of snake.ini's [env] section and allocates the world.
+// Reads every key of snake.ini's [env] section and sets the world's sizes.
 static void my_init(Snake* env, Kwargs* kw) {
     env->width = (int)kw_get(kw, "width", 48);
     env->height = (int)kw_get(kw, "height", 48);
@@ -35,7 +35,7 @@ static void my_init(Snake* env, Kwargs* kw) {
         kw_fail(kw, "%s", why);
         return;
     }
-    if (snake_init(env)) kw_fail(kw, "out of memory for a %dx%d world", env->width, env->height);
+    snake_init(env);
 }
 
 static void my_log(Log* log, PufferLogOut* out) {

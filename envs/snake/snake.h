@@ -13,8 +13,13 @@
 // Its own head is always the centre cell.
 //
 // Memory: the grid and the snakes' bodies (ring buffers of max_snake_length cells) are
-// allocated once by snake_init and freed by c_close; c_step allocates nothing.
+// fixed-size arrays in the struct (the maxima below, checked by snake_check), so the same
+// struct steps on the CPU or the GPU.
 #include "ocean.h"
+
+#define SNAKE_MAX_SNAKES 64
+#define SNAKE_MAX_BODY_CELLS 4096   // num_snakes * max_snake_length
+#define SNAKE_MAX_GRID 9216         // (width + 2 * vision) * (height + 2 * vision)
 
 enum { CELL_EMPTY = 0, CELL_FOOD = 1, CELL_WALL = 2, CELL_BODY = 3, CELL_HEAD = 4 };
 enum { SN_UP = 0, SN_DOWN = 1, SN_LEFT = 2, SN_RIGHT = 3 };
@@ -27,10 +32,9 @@ typedef struct {
     float n;               // snake episodes (deaths)
 } Log;
 
-// One snake. Its cells are grid indices in a ring buffer: body[head] is the head, the tail
-// is length - 1 entries behind it.
+// One snake. Its cells are grid indices in a ring buffer (snake i owns bodies[i *
+// max_snake_length ...]): entry `head` is the head, the tail is length - 1 entries behind it.
 typedef struct {
-    int* body;
     int head;
     int length;
     int dir;
@@ -46,7 +50,7 @@ typedef struct {
     float* terminals;
     float* truncations;
     int num_agents;
-    unsigned int rng;
+    uint32_t rng;
     // Config.
     int width, height;
     int num_snakes, num_food;
@@ -56,10 +60,10 @@ typedef struct {
     // World. The grid is padded by `vision` wall cells on every side, so a view never reads
     // outside it; stride is the padded row length.
     int stride, rows;
-    unsigned char* grid;
-    int* bodies;        // num_snakes * max_snake_length cell indices
-    Serpent* snakes;
     int food_count;
+    unsigned char grid[SNAKE_MAX_GRID];
+    int bodies[SNAKE_MAX_BODY_CELLS];
+    Serpent snakes[SNAKE_MAX_SNAKES];
     int window_ready;
 } Snake;
 
@@ -68,10 +72,15 @@ static int snake_check(const Snake* env, char* msg, size_t len) {
     const char* why = NULL;
     if (env->width < 2 || env->height < 2) why = "width and height must be >= 2";
     else if (env->width > 4096 || env->height > 4096) why = "width and height must be <= 4096";
-    else if (env->num_snakes < 1) why = "num_snakes must be >= 1";
+    else if (env->num_snakes < 1 || env->num_snakes > SNAKE_MAX_SNAKES)
+        why = "num_snakes must be in [1, " PUFFER_STR(SNAKE_MAX_SNAKES) "]";
     else if (env->num_food < 0) why = "num_food must be >= 0";
     else if (env->vision < 1) why = "vision must be >= 1";
     else if (env->max_snake_length < 1) why = "max_snake_length must be >= 1";
+    else if ((long)env->num_snakes * env->max_snake_length > SNAKE_MAX_BODY_CELLS)
+        why = "num_snakes * max_snake_length must be <= " PUFFER_STR(SNAKE_MAX_BODY_CELLS);
+    else if ((long)(env->width + 2 * env->vision) * (env->height + 2 * env->vision) > SNAKE_MAX_GRID)
+        why = "(width + 2 * vision) * (height + 2 * vision) must be <= " PUFFER_STR(SNAKE_MAX_GRID);
     else if ((long)env->num_snakes * env->max_snake_length + env->num_food
              >= (long)env->width * env->height)
         why = "num_snakes * max_snake_length + num_food must be < width * height "
@@ -83,33 +92,28 @@ static int snake_check(const Snake* env, char* msg, size_t len) {
     return 0;
 }
 
-// Allocates the world for a checked config. Returns 0 on success, 1 when out of memory.
-static int snake_init(Snake* env) {
+// Sets the derived sizes of a checked config.
+static void snake_init(Snake* env) {
     env->num_agents = env->num_snakes;
     env->stride = env->width + 2 * env->vision;
     env->rows = env->height + 2 * env->vision;
-    env->grid = (unsigned char*)calloc((size_t)env->stride * env->rows, 1);
-    env->bodies = (int*)calloc((size_t)env->num_snakes * env->max_snake_length, sizeof(int));
-    env->snakes = (Serpent*)calloc((size_t)env->num_snakes, sizeof(Serpent));
-    if (!env->grid || !env->bodies || !env->snakes) return 1;
-    for (int i = 0; i < env->num_snakes; i++)
-        env->snakes[i].body = env->bodies + (size_t)i * env->max_snake_length;
-    return 0;
 }
 
-static int cell_at(const Snake* env, int r, int c) {
+PUFFER_FN int* snake_body(Snake* env, int i) { return env->bodies + i * env->max_snake_length; }
+
+PUFFER_FN int cell_at(const Snake* env, int r, int c) {
     return (r + env->vision) * env->stride + c + env->vision;
 }
 
 // A uniformly random empty cell: random probes first, then a scan from a random start.
 // snake_check guarantees one exists.
-static int random_empty_cell(Snake* env) {
+PUFFER_FN int random_empty_cell(Snake* env) {
     for (int tries = 0; tries < 32; tries++) {
-        int r = rand_r(&env->rng) % env->height, c = rand_r(&env->rng) % env->width;
+        int r = puffer_randint(&env->rng, env->height), c = puffer_randint(&env->rng, env->width);
         int cell = cell_at(env, r, c);
         if (env->grid[cell] == CELL_EMPTY) return cell;
     }
-    int n = env->width * env->height, start = rand_r(&env->rng) % n;
+    int n = env->width * env->height, start = puffer_randint(&env->rng, n);
     for (int k = 0; k < n; k++) {
         int i = (start + k) % n, cell = cell_at(env, i / env->width, i % env->width);
         if (env->grid[cell] == CELL_EMPTY) return cell;
@@ -117,7 +121,7 @@ static int random_empty_cell(Snake* env) {
     return -1;
 }
 
-static void spawn_food(Snake* env) {
+PUFFER_FN void spawn_food(Snake* env) {
     while (env->food_count < env->num_food) {
         int cell = random_empty_cell(env);
         if (cell < 0) return;
@@ -126,29 +130,29 @@ static void spawn_food(Snake* env) {
     }
 }
 
-static void spawn_snake(Snake* env, int i) {
+PUFFER_FN void spawn_snake(Snake* env, int i) {
     Serpent* s = &env->snakes[i];
     int cell = random_empty_cell(env);
     s->head = 0;
     s->length = 1;
-    s->body[0] = cell;
-    s->dir = rand_r(&env->rng) % 4;
+    snake_body(env, i)[0] = cell;
+    s->dir = puffer_randint(&env->rng, 4);
     s->steps = 0;
     s->episode_return = 0;
     if (cell >= 0) env->grid[cell] = CELL_HEAD;
 }
 
-static void snake_observe(Snake* env) {
+PUFFER_FN void snake_observe(Snake* env) {
     int side = 2 * env->vision + 1, v = env->vision;
     for (int i = 0; i < env->num_snakes; i++) {
         const Serpent* s = &env->snakes[i];
-        const unsigned char* corner = env->grid + s->body[s->head] - v * env->stride - v;
+        const unsigned char* corner = env->grid + snake_body(env, i)[s->head] - v * env->stride - v;
         unsigned char* obs = env->observations + (size_t)i * side * side;
         for (int r = 0; r < side; r++) memcpy(obs + r * side, corner + r * env->stride, (size_t)side);
     }
 }
 
-static void c_reset(Snake* env) {
+PUFFER_FN void c_reset(Snake* env) {
     memset(env->grid, CELL_WALL, (size_t)env->stride * env->rows);
     for (int r = 0; r < env->height; r++)
         memset(env->grid + cell_at(env, r, 0), CELL_EMPTY, (size_t)env->width);
@@ -158,7 +162,7 @@ static void c_reset(Snake* env) {
     snake_observe(env);
 }
 
-static void snake_die(Snake* env, int i) {
+PUFFER_FN void snake_die(Snake* env, int i) {
     Serpent* s = &env->snakes[i];
     env->rewards[i] = -1.0f;
     env->terminals[i] = 1.0f;
@@ -170,19 +174,20 @@ static void snake_die(Snake* env, int i) {
     env->log.n += 1.0f;
     for (int k = 0; k < s->length; k++) {
         int idx = (s->head - k + env->max_snake_length) % env->max_snake_length;
-        env->grid[s->body[idx]] = CELL_EMPTY;
+        env->grid[snake_body(env, i)[idx]] = CELL_EMPTY;
     }
     spawn_snake(env, i);
 }
 
-static void snake_move(Snake* env, int i) {
-    static const int opposite[4] = {SN_DOWN, SN_UP, SN_RIGHT, SN_LEFT};
+PUFFER_FN void snake_move(Snake* env, int i) {
+    const int opposite[4] = {SN_DOWN, SN_UP, SN_RIGHT, SN_LEFT};
     Serpent* s = &env->snakes[i];
+    int* body = snake_body(env, i);
     int action = (int)env->actions[i];
     if (action >= 0 && action < 4 && !(action == opposite[s->dir] && s->length > 1)) s->dir = action;
     int delta = s->dir == SN_UP ? -env->stride : s->dir == SN_DOWN ? env->stride
               : s->dir == SN_LEFT ? -1 : 1;
-    int head = s->body[s->head], next = head + delta;
+    int head = body[s->head], next = head + delta;
     s->steps += 1;
 
     int eats = env->grid[next] == CELL_FOOD;
@@ -190,7 +195,7 @@ static void snake_move(Snake* env, int i) {
     if (!grows) {
         // The tail leaves its cell first, so a snake may follow its own tail.
         int tail = (s->head - (s->length - 1) + env->max_snake_length) % env->max_snake_length;
-        env->grid[s->body[tail]] = CELL_EMPTY;
+        env->grid[body[tail]] = CELL_EMPTY;
     }
     unsigned char target = env->grid[next];
     if (target == CELL_WALL || target == CELL_BODY || target == CELL_HEAD) {
@@ -204,12 +209,12 @@ static void snake_move(Snake* env, int i) {
     }
     if (s->length > 1 || grows) env->grid[head] = CELL_BODY;  // else the head was the tail
     s->head = (s->head + 1) % env->max_snake_length;
-    s->body[s->head] = next;
+    body[s->head] = next;
     if (grows) s->length += 1;
     env->grid[next] = CELL_HEAD;
 }
 
-static void c_step(Snake* env) {
+PUFFER_FN void c_step(Snake* env) {
     for (int i = 0; i < env->num_snakes; i++) {
         env->rewards[i] = 0.0f;
         env->terminals[i] = 0.0f;
@@ -248,10 +253,4 @@ static void c_close(Snake* env) {
     if (env->window_ready && IsWindowReady()) CloseWindow();
 #endif
     env->window_ready = 0;
-    free(env->grid);
-    free(env->bodies);
-    free(env->snakes);
-    env->grid = NULL;
-    env->bodies = NULL;
-    env->snakes = NULL;
 }

@@ -29,7 +29,7 @@ typedef struct {
     float* terminals;        // required
     float* truncations;      // required (this env never truncates)
     int num_agents;          // required: agents per env (1 here)
-    unsigned int rng;        // required: seeded by the runtime; use with rand_r/rand_uniform
+    uint32_t rng;        // required: seeded by the runtime; use with puffer_rand & co.
     // Game state.
     int size;
     int tick;
@@ -46,7 +46,7 @@ static void squared_init(Squared* env, int size) {
 }
 
 // Writes the full observation. Observations are not cleared for you: write every byte.
-static void squared_observe(Squared* env) {
+PUFFER_FN void squared_observe(Squared* env) {
     int s = env->size;
     memset(env->observations, SQ_EMPTY, (size_t)(s * s));
     env->observations[env->target_r * s + env->target_c] = SQ_TARGET;
@@ -55,12 +55,12 @@ static void squared_observe(Squared* env) {
 
 // c_reset starts a new episode and writes observations. It is called once by the runtime,
 // and by c_step itself whenever an episode ends (auto-reset).
-static void c_reset(Squared* env) {
+PUFFER_FN void c_reset(Squared* env) {
     int s = env->size, centre = (s * s) / 2;
     env->tick = 0;
     env->agent_r = centre / s;
     env->agent_c = centre % s;
-    int cell = rand_r(&env->rng) % (s * s - 1);  // any cell but the centre
+    int cell = puffer_randint(&env->rng, s * s - 1);  // any cell but the centre
     if (cell >= centre) cell++;
     env->target_r = cell / s;
     env->target_c = cell % s;
@@ -68,7 +68,7 @@ static void c_reset(Squared* env) {
 }
 
 // Add the finished episode to the log before resetting.
-static void squared_end_episode(Squared* env, float reward) {
+PUFFER_FN void squared_end_episode(Squared* env, float reward) {
     env->rewards[0] = reward;
     env->terminals[0] = 1.0f;
     env->log.perf += reward > 0 ? 1.0f : 0.0f;
@@ -81,7 +81,7 @@ static void squared_end_episode(Squared* env, float reward) {
 
 // c_step reads actions and writes rewards, terminals and observations. The runtime zeroes
 // rewards/terminals/truncations before each step; writing them anyway is a good habit.
-static void c_step(Squared* env) {
+PUFFER_FN void c_step(Squared* env) {
     env->rewards[0] = 0.0f;
     env->terminals[0] = 0.0f;
     env->tick += 1;

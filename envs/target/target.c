@@ -8,8 +8,8 @@
 // Random actions for agents [first, TARGET_AGENTS): one row of two heads per agent.
 static void random_actions(Target* env, float* actions, int first) {
     for (int i = first; i < TARGET_AGENTS; i++) {
-        actions[i * TARGET_NUM_ATNS + 0] = (float)(rand_r(&env->rng) % 9);
-        actions[i * TARGET_NUM_ATNS + 1] = (float)(rand_r(&env->rng) % 5);
+        actions[i * TARGET_NUM_ATNS + 0] = (float)(puffer_randint(&env->rng, 9));
+        actions[i * TARGET_NUM_ATNS + 1] = (float)(puffer_randint(&env->rng, 5));
     }
 }
 

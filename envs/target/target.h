@@ -77,7 +77,7 @@ typedef struct {
     float* terminals;        // required: one per agent (this env never sets them)
     float* truncations;      // required: one per agent (this env never sets them)
     int num_agents;          // required: agents in this env, TARGET_AGENTS (MULTI-AGENT 1)
-    unsigned int rng;        // required: seeded by the runtime; use with rand_r/rand_uniform
+    uint32_t rng;        // required: seeded by the runtime; use with puffer_rand & co.
     // World size in pixels, from [env] width and height.
     int width, height;
     // Game state. Fixed-size arrays: the struct holds everything, nothing to allocate or free.
@@ -95,15 +95,15 @@ static void target_init(Target* env, int width, int height) {
 }
 
 // A uniformly random point of the world, in whole pixels.
-static void target_random_point(Target* env, float* x, float* y) {
-    *x = (float)(rand_r(&env->rng) % env->width);
-    *y = (float)(rand_r(&env->rng) % env->height);
+PUFFER_FN void target_random_point(Target* env, float* x, float* y) {
+    *x = (float)(puffer_randint(&env->rng, env->width));
+    *y = (float)(puffer_randint(&env->rng, env->height));
 }
 
 // Writes every agent's row (MULTI-AGENT 2, 3). Observations are not cleared for you: each
 // row is written in full, always in the same order. Positions are relative to the row's
 // agent and divided by the world size, so values stay within about [-1, 1].
-static void target_observe(Target* env) {
+PUFFER_FN void target_observe(Target* env) {
     float w = (float)env->width, h = (float)env->height;
     for (int i = 0; i < TARGET_AGENTS; i++) {
         float* obs = env->observations + i * TARGET_OBS_SIZE;  // agent i's row
@@ -126,11 +126,11 @@ static void target_observe(Target* env) {
 
 // c_reset places agents and goals at random and writes observations. The runtime calls it
 // once; a continuing task never calls it again (there is no episode end to reset after).
-static void c_reset(Target* env) {
+PUFFER_FN void c_reset(Target* env) {
     for (int i = 0; i < TARGET_AGENTS; i++) {
         TargetAgent* a = &env->agents[i];
         target_random_point(env, &a->x, &a->y);
-        a->heading = TARGET_TWO_PI * rand_uniform(&env->rng);
+        a->heading = TARGET_TWO_PI * puffer_uniform(&env->rng);
         a->speed = 0.0f;
         a->ticks_since_reward = 0;
         env->rewards[i] = 0.0f;
@@ -142,7 +142,7 @@ static void c_reset(Target* env) {
 }
 
 // Reward agent i for reaching a goal, log it, and move the goal.
-static void target_reach(Target* env, int i, TargetGoal* goal) {
+PUFFER_FN void target_reach(Target* env, int i, TargetGoal* goal) {
     TargetAgent* a = &env->agents[i];
     float ticks = (float)a->ticks_since_reward;
     env->rewards[i] = 1.0f;
@@ -156,7 +156,7 @@ static void target_reach(Target* env, int i, TargetGoal* goal) {
 }
 
 // c_step moves every agent by its own action row, hands out rewards, writes observations.
-static void c_step(Target* env) {
+PUFFER_FN void c_step(Target* env) {
     // The runtime zeroes these before each step; doing it here too costs one memset each,
     // since the agents' entries are contiguous.
     memset(env->rewards, 0, (size_t)env->num_agents * sizeof(float));
@@ -172,8 +172,8 @@ static void c_step(Target* env) {
         a->ticks_since_reward += 1;
         a->heading = clampf(a->heading + (float)(turn - 4) / 12.0f, 0.0f, TARGET_TWO_PI);
         a->speed = clampf(a->speed + (float)(throttle - 2), -TARGET_MAX_SPEED, TARGET_MAX_SPEED);
-        a->x = clampf(a->x + a->speed * cosf(a->heading), 0.0f, w);
-        a->y = clampf(a->y + a->speed * sinf(a->heading), 0.0f, h);
+        a->x = clampf(a->x + a->speed * puffer_cosf(a->heading), 0.0f, w);
+        a->y = clampf(a->y + a->speed * puffer_sinf(a->heading), 0.0f, h);
         if (a->ticks_since_reward % TARGET_RESPAWN_TICKS == 0) {
             target_random_point(env, &a->x, &a->y);  // stuck for too long: start elsewhere
         }
@@ -215,7 +215,7 @@ static void c_render(Target* env) {
     for (int i = 0; i < TARGET_AGENTS; i++) {
         TargetAgent* a = &env->agents[i];
         Vector2 at = {a->x, a->y};
-        Vector2 nose = {a->x + 24.0f * cosf(a->heading), a->y + 24.0f * sinf(a->heading)};
+        Vector2 nose = {a->x + 24.0f * puffer_cosf(a->heading), a->y + 24.0f * puffer_sinf(a->heading)};
         Color c = env->rewards[i] > 0 ? PUFFER_WHITE : PUFFER_CYAN;
         DrawLineEx(at, nose, 3.0f, c);
         DrawCircleV(at, 12.0f, c);
