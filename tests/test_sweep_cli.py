@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -69,11 +70,28 @@ def test_a_second_supervisor_leaves_live_trials_alone(tmp_path):
     (tmp_path / "experiments" / "cartpole" / "sweeps").mkdir(parents=True)
     study = optuna.create_study(study_name="cartpole", storage=url, direction="maximize")
     live, lost = study.ask(), study.ask()
-    live.set_user_attr("worker", "otherhost:1")
-    live.set_user_attr("heartbeat", time.time() + 60)  # another machine, beating (a clock a bit ahead)
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that no process here has: as a worker on another machine looks from here
+    live.set_user_attr("worker", f"otherhost:{gone.pid}")
+    live.set_user_attr("pid", gone.pid)
     lost.set_user_attr("worker", f"{socket.gethostname()}:1")
     lost.set_user_attr("heartbeat", time.time() - 1000)  # its worker stopped beating long ago
-    result = run(tmp_path, sweep_args(runs=3))
+    done = threading.Event()
+
+    def beat():  # the live trial's worker, elsewhere, beating as sweep_worker does
+        storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+        while True:
+            storage.set_trial_user_attr(live._trial_id, "heartbeat", time.time())
+            if done.wait(5.0):
+                return
+
+    beater = threading.Thread(target=beat)
+    beater.start()
+    try:
+        result = run(tmp_path, sweep_args(runs=3))
+    finally:
+        done.set()
+        beater.join()
     assert result.returncode == 0, result.stdout + result.stderr
     trials = optuna.load_study(study_name="cartpole", storage=url).trials
     assert trials[live.number].state == TrialState.RUNNING
