@@ -14,7 +14,6 @@ The lock file that orders asking for trials lives beside the study (experiments/
 """
 import copy
 import json
-import math
 import os
 import signal
 import socket
