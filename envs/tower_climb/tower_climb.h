@@ -84,7 +84,7 @@ typedef struct {
     float reward_illegal_move;
     float reward_move_block;
     // Level and episode state. A cell index is x + 10 z + 100 floor.
-    unsigned char blocks[TC_BYTES];  // one bit per cell
+    unsigned char blocks[TC_BYTES + 3];  // one bit per cell (+3 zero bytes: 24-bit reads)
     int goal;                        // the goal block's cell (not in blocks)
     int spawn;
     int pos;                         // the robot's cell
@@ -395,27 +395,27 @@ PUFFER_FN int tc_generate(TowerClimb* env, int goal_floor) {
     memset(env->blocks, 0, TC_BYTES);
     env->spawn = -1;
     env->goal = -1;
-    for (int y = 0; y < TC_FLOORS; y++) {
-        for (int z = TC_SIDE - 1; z >= 0; z--) {
-            for (int x = 0; x < TC_SIDE; x++) {
+    // Same cells and order as a scan of the whole world (floors up, z down, x up), skipping
+    // cells that can hold neither a block nor the goal.
+    for (int y = 1; y < goal_floor; y++) {
+        for (int z = mini(7, 8 - y); z >= 1; z--) {
+            for (int x = 1; x < 8; x++) {
                 int c = x + TC_SIDE * z + TC_FLOOR * y;
-                int allowed = x >= 1 && x < 8 && z >= 1 && z < 8 && y >= 1 && y < goal_floor
-                              && z <= 8 - y;
-                if (allowed) {
-                    if (puffer_rand(&env->rng) & 1) tc_set(env->blocks, c);
-                    if (env->spawn < 0 && y == TC_SPAWN_FLOOR && tc_block(env->blocks, c - TC_FLOOR)) {
-                        env->spawn = c;
-                        tc_clear(env->blocks, c);
-                    }
-                }
-                if (env->goal < 0 && y == goal_floor) {
-                    int below = c - TC_FLOOR;
-                    int beside = tc_block(env->blocks, tc_step(below, 1))
-                                 || tc_block(env->blocks, tc_step(below, 0))
-                                 || tc_block(env->blocks, tc_step(below, 2));
-                    if (beside && puffer_randint(&env->rng, 3) == 0) env->goal = c;
+                if (puffer_rand(&env->rng) & 1) tc_set(env->blocks, c);
+                if (env->spawn < 0 && y == TC_SPAWN_FLOOR && tc_block(env->blocks, c - TC_FLOOR)) {
+                    env->spawn = c;
+                    tc_clear(env->blocks, c);
                 }
             }
+        }
+    }
+    for (int z = TC_SIDE - 1; z >= 0 && env->goal < 0; z--) {
+        for (int x = 0; x < TC_SIDE && env->goal < 0; x++) {
+            int below = x + TC_SIDE * z + TC_FLOOR * (goal_floor - 1);
+            int beside = tc_block(env->blocks, tc_step(below, 1))
+                         || tc_block(env->blocks, tc_step(below, 0))
+                         || tc_block(env->blocks, tc_step(below, 2));
+            if (beside && puffer_randint(&env->rng, 3) == 0) env->goal = below + TC_FLOOR;
         }
     }
     return env->spawn >= 0 && env->goal >= 0;
@@ -448,9 +448,11 @@ PUFFER_FN void tower_climb_observe(TowerClimb* env) {
     int y0 = tc_window(tc_y(env->pos) + 1, TC_VIEW_Y, TC_FLOORS);
     for (int y = 0; y < TC_VIEW_Y; y++) {
         for (int z = 0; z < TC_VIEW_Z; z++) {
-            int row = (x0) + TC_SIDE * (z0 + z) + TC_FLOOR * (y0 + y);
+            int first = x0 + TC_SIDE * (z0 + z) + TC_FLOOR * (y0 + y);
+            const unsigned char* b = env->blocks + (first >> 3);
+            uint32_t bits = ((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16) >> (first & 7);
             unsigned char* out = o + TC_VIEW_X * (z + TC_VIEW_Z * y);
-            for (int x = 0; x < TC_VIEW_X; x++) out[x] = (unsigned char)tc_block(env->blocks, row + x);
+            for (int x = 0; x < TC_VIEW_X; x++) out[x] = (unsigned char)((bits >> x) & 1);
         }
     }
     int gx = tc_x(env->goal) - x0, gz = tc_z(env->goal) - z0, gy = tc_y(env->goal) - y0;
@@ -550,7 +552,7 @@ static void c_render(TowerClimb* env) {
     Vector3 nose = {r.x + 0.35f * tc_dx(env->facing), r.y + 0.2f, r.z + 0.35f * tc_dz(env->facing)};
     DrawSphere(nose, 0.12f, PUFFER_WHITE);
     EndMode3D();
-    DrawText(TextFormat("Floor %d   Goal floor %d   Step %d", tc_y(env->pos), tc_y(env->goal) + 1,
+    DrawText(TextFormat("Floor %d   Goal floor %d   Step %d", tc_y(env->pos), tc_y(env->goal),
                         env->steps), 10, 10, 22, PUFFER_WHITE);
     EndDrawing();
 #else
