@@ -134,3 +134,49 @@ def test_rendered_frame_is_not_blank(tmp_path):
     grey = (abs(img[..., 0] - img[..., 1]) < 10) & (img[..., 0] > 60)
     assert gold.sum() > 200 and cyan.sum() > 100 and grey.sum() > 5000  # goal, robot, blocks
     vec.close()
+
+
+# A small CI config. A random agent averages an episode return of about -0.73 (it falls out of
+# the world in most episodes); learning first to stay alive and climb lifts the return.
+LEARN = {'vec': {'total_agents': 512, 'num_buffers': 1, 'num_threads': 2},
+         'policy': {'hidden_size': 64, 'num_layers': 1},
+         'train': {'horizon': 32, 'minibatch_size': 4096, 'learning_rate': 0.01,
+                   'total_timesteps': 5_000_000, 'ent_coef': 0.01, 'gamma': 0.95,
+                   'gae_lambda': 0.9, 'replay_ratio': 1.0}}
+
+
+def test_random_play_return():
+    vec = pufferlib.make("tower_climb", total_agents=256)
+    vec.reset(4)
+    rng = np.random.default_rng(4)
+    for _ in range(400):
+        vec.step(rng.integers(0, 6, (256, 1)))
+    ret = vec.log()["episode_return"]
+    assert -0.85 < ret < -0.6  # the baseline the learning check must beat
+    vec.close()
+
+
+def test_learns_to_survive_and_climb_on_the_cpu():
+    from pufferlib.config import load_config
+    from pufferlib.native_trainer import NativeTrainer, has_native_trainer
+    if not has_native_trainer():
+        pytest.skip("built without the native trainer")
+    config = load_config("tower_climb")
+    for section, values in LEARN.items():
+        config.setdefault(section, {}).update(values)
+    v = config['vec']
+    vec = pufferlib.make("tower_climb", total_agents=v['total_agents'], num_buffers=v['num_buffers'],
+                         num_threads=v['num_threads'], seed=config['seed'], **config['env'])
+    trainer = NativeTrainer(config, vec, 'cpu')
+    start, returns = time.time(), []
+    while trainer.epoch_index < trainer.total_epochs and time.time() - start < 300:
+        logs = trainer.epoch()
+        if 'env/episode_return' in logs:
+            returns.append(logs['env/episode_return'])
+        if len(returns) >= 3 and np.mean(returns[-3:]) >= -0.4:
+            break
+    print(f"tower_climb: return {np.mean(returns[-3:]):.3f} after {trainer.global_step} steps "
+          f"in {time.time() - start:.1f} s")
+    trainer.close()
+    vec.close()
+    assert np.mean(returns[-3:]) >= -0.4

@@ -442,6 +442,11 @@ PUFFER_FN int tc_window(int c, int view, int size) {
 }
 
 PUFFER_FN void tower_climb_observe(TowerClimb* env) {
+    // spread[b]: the 4 bits of b as 4 bytes of 0/1 in memory order (little-endian: x86, CUDA)
+    const uint32_t spread[16] = {
+        0x00000000, 0x00000001, 0x00000100, 0x00000101, 0x00010000, 0x00010001, 0x00010100,
+        0x00010101, 0x01000000, 0x01000001, 0x01000100, 0x01000101, 0x01010000, 0x01010001,
+        0x01010100, 0x01010101};
     unsigned char* o = env->observations;
     int x0 = tc_window(tc_x(env->pos), TC_VIEW_X, TC_SIDE);
     int z0 = tc_window(tc_z(env->pos), TC_VIEW_Z, TC_SIDE);
@@ -452,7 +457,9 @@ PUFFER_FN void tower_climb_observe(TowerClimb* env) {
             const unsigned char* b = env->blocks + (first >> 3);
             uint32_t bits = ((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16) >> (first & 7);
             unsigned char* out = o + TC_VIEW_X * (z + TC_VIEW_Z * y);
-            for (int x = 0; x < TC_VIEW_X; x++) out[x] = (unsigned char)((bits >> x) & 1);
+            memcpy(out, &spread[bits & 15], 4);  // 4 cells at a time: 4x fewer stores
+            memcpy(out + 4, &spread[(bits >> 4) & 15], 4);
+            out[8] = (unsigned char)((bits >> 8) & 1);
         }
     }
     int gx = tc_x(env->goal) - x0, gz = tc_z(env->goal) - z0, gy = tc_y(env->goal) - y0;
