@@ -180,3 +180,20 @@ def test_learns_to_survive_and_climb_on_the_cpu():
     trainer.close()
     vec.close()
     assert np.mean(returns[-3:]) >= -0.4
+
+
+def test_generated_levels_are_mostly_solvable(tmp_path):
+    """Breadth-first search over the env's own rules (scripts/tower_climb_solvable.c): most
+    generated levels can be solved within the 60-step episode."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    exe = tmp_path / "solve"
+    build = subprocess.run([cc, "-O2", "-I", os.path.join(ROOT, "envs"), "-I", os.path.join(ROOT, "envs", "tower_climb"),
+                            os.path.join(ROOT, "scripts", "tower_climb_solvable.c"), "-lm", "-o", str(exe)],
+                           capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    run = subprocess.run([str(exe), "gen", "30", "3"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    solved = int(run.stdout.split(":")[1].split()[0])
+    assert solved >= 24, run.stdout

@@ -24,8 +24,12 @@
 // envs through a custom vec init. Our runtime gives each env only its own struct, and step code
 // may not allocate or search without bound, so each reset generates a fresh level in the env
 // with the reference's generator (random blocks in a stepped region, spawn above a block on
-// floor 2, goal on a uniformly drawn floor 5-8 beside a block below it). Levels are NOT checked
-// for solvability: some are unsolvable, so the perf ceiling is below the reference's 1.
+// floor 2, goal on a uniformly drawn floor 5-8 beside a block below it). Levels are not checked
+// for solvability, nor filtered by solution length: a breadth-first search over these rules
+// (scripts/tower_climb_solvable.c) solved 92 of 100 generated levels within the 60 steps (7 ran
+// past its 400k-state cap, 1 had no solution), with shortest solutions of 5-31 moves (median 12);
+// on the reference's own levels it solved 99 of 100 (1 past the cap) in 10-27 moves (median 13).
+// So the perf ceiling is a little below 1, and some levels are easier than any of the reference's.
 //
 // Fixes of reference bugs (behaviour otherwise follows the reference's rules):
 //   - Episodes end with terminals = 1 at the goal and at a death, and truncations = 1 at the
