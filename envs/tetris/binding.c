@@ -17,6 +17,7 @@ static void my_init(Tetris* env, Kwargs* kw) {
     env->n_cols = (int)kw_get(kw, "n_cols", 10);
     env->use_deck_obs = (int)kw_get(kw, "use_deck_obs", 1);
     env->n_init_garbage = (int)kw_get(kw, "n_init_garbage", 4);
+    env->max_ticks = (int)kw_get(kw, "max_ticks", 10000);
     int n_noise_obs = (int)kw_get(kw, "n_noise_obs", 0);
     env->num_agents = 1;
     if (num_agents != 1) {
@@ -29,6 +30,8 @@ static void my_init(Tetris* env, Kwargs* kw) {
     } else if (env->n_init_garbage < 0 || env->n_init_garbage > env->n_rows - 4) {
         kw_fail(kw, "n_init_garbage must be in [0, n_rows - 4 = %d] (got %d)",
                 env->n_rows - 4, env->n_init_garbage);
+    } else if (env->max_ticks < 1) {
+        kw_fail(kw, "max_ticks must be >= 1 (got %d)", env->max_ticks);
     } else if (n_noise_obs != 0) {
         kw_fail(kw, "n_noise_obs must be 0 (got %d): noise bits would not fit the %d-float observation",
                 n_noise_obs, OBS_SIZE);

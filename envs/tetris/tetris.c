@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
     env.n_cols = 10;
     env.use_deck_obs = 1;
     env.n_init_garbage = 4;
+    env.max_ticks = 10000;
     c_reset(&env);
 #if PUFFER_RENDER
     if (!force_bench && getenv("DISPLAY") != NULL) {

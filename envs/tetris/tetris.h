@@ -13,14 +13,14 @@
 // per 8 levels, 1 to 5 holes) pushes the stack up every max(40, 100 - 7 sqrt(level)) steps. Each
 // episode starts with n_init_garbage rows holding one block each (9 holes). The game ends when
 // the next piece cannot spawn or garbage pushes blocks off the top; it is cut off (truncation)
-// after 10000 steps.
+// after max_ticks steps (10000, fixed in the reference).
 //
 // Reward: 0.1 / 0.3 / 0.5 / 1.0 for clearing 1 / 2 / 3 / 4 rows with one piece, 0.01 per
 // rotation, 0.02 per row of a hard drop (the trainer clips each step's sum to [-1, 1]).
 // Score: 100 / 300 / 500 / 1000 per clear, 1 per soft drop, 2 per hard drop. perf = score / 67890.
 //
 // Observation (234 floats): the board, row-major (0 empty, 1 block, 2 the falling piece); then
-// tick / 10000, tick_fall / ticks_per_fall, piece row / n_rows, piece column / n_cols, rotation
+// tick / max_ticks, tick_fall / ticks_per_fall, piece row / n_rows, piece column / n_cols, rotation
 // (0..3), can hold (0/1); then one-hot (7 each) the falling piece, the next two pieces and the
 // held piece (zero when none). With use_deck_obs = 0 the 28 one-hot entries stay 0.
 //
@@ -42,7 +42,6 @@
 #define TETRIS_PREVIEW 2
 #define TETRIS_SCALARS 6
 #define TETRIS_OBS (TETRIS_CELLS + TETRIS_SCALARS + TETRIS_PIECES * (TETRIS_PREVIEW + 2))  // 234
-#define TETRIS_MAX_TICKS 10000
 #define TETRIS_PERF_SCORE 67890.0f  // the reference's "personal best": perf = score / this
 #define TETRIS_TICKS_PER_FALL 6
 #define TETRIS_GARBAGE_START 500
@@ -82,6 +81,7 @@ typedef struct {
     int n_rows, n_cols;
     int use_deck_obs;
     int n_init_garbage;
+    int max_ticks;
     // The board: a bit mask per row (bit c = column c) for the rules, a colour id per cell
     // (0 empty, 1..7 piece id + 1, TETRIS_GARBAGE) for drawing.
     uint16_t rows[TETRIS_MAX_ROWS];
@@ -188,7 +188,7 @@ PUFFER_FN void tetris_add_garbage(Tetris* env, int lines, int holes) {
         }
     }
     for (int r = 0; r < n - lines; r++) env->rows[r] = env->rows[r + lines];
-    memmove(env->cells, env->cells + lines * w, (size_t)((n - lines) * w));
+    for (int i = 0; i < (n - lines) * w; i++) env->cells[i] = env->cells[i + lines * w];
     for (int r = n - lines; r < n; r++) {
         int order[TETRIS_MAX_COLS];
         for (int c = 0; c < w; c++) order[c] = c;
@@ -212,7 +212,7 @@ PUFFER_FN void tetris_clear_row(Tetris* env, int row) {
     int w = env->n_cols;
     for (int r = row; r > 0; r--) env->rows[r] = env->rows[r - 1];
     env->rows[0] = 0;
-    memmove(env->cells + w, env->cells, (size_t)(row * w));
+    for (int i = (row + 1) * w - 1; i >= w; i--) env->cells[i] = env->cells[i - w];
     memset(env->cells, 0, (size_t)w);
 }
 
@@ -297,7 +297,7 @@ PUFFER_FN void tetris_observe(Tetris* env) {
     env->drawn_col = env->col;
 
     float* s = o + TETRIS_CELLS;
-    s[0] = (float)env->tick / (float)TETRIS_MAX_TICKS;
+    s[0] = (float)env->tick / (float)env->max_ticks;
     s[1] = (float)env->tick_fall / (float)env->ticks_per_fall;
     s[2] = (float)env->row / (float)env->n_rows;
     s[3] = (float)env->col / (float)env->n_cols;
@@ -426,7 +426,7 @@ PUFFER_FN void c_step(Tetris* env) {
     if (env->game_over) {
         env->terminals[0] = 1.0f;
         tetris_end_episode(env);
-    } else if (env->tick >= TETRIS_MAX_TICKS) {
+    } else if (env->tick >= env->max_ticks) {
         env->truncations[0] = 1.0f;
         tetris_end_episode(env);
     }
