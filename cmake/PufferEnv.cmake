@@ -5,7 +5,8 @@
 #   ocean_<NAME>_desktop   raylib desktop (X11 window), when available
 #   <NAME>_demo            the standalone envs/<DIR>/<DIR>.c (not built by default)
 #   fuzz_<NAME>            ASan+UBSan random-action fuzzer (PUFFER_SANITIZE), run by ctest
-set(PUFFER_ENV_FLAGS -Wall -Wextra -fvisibility=hidden)
+# -ffp-contract=off: no fused multiply-adds, as in the device build (bitwise host/device parity).
+set(PUFFER_ENV_FLAGS -Wall -Wextra -fvisibility=hidden -ffp-contract=off)
 
 function(_puffer_env_common target dir)
   target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/envs ${PROJECT_SOURCE_DIR}/envs/${dir})
@@ -55,6 +56,24 @@ function(puffer_add_env name)
       install(TARGETS ocean_${name}_${variant} LIBRARY DESTINATION ${PUFFER_PKG_DIR}/ocean)
     endif()
   endforeach()
+
+  # CUDA variant (vec.device = cuda): the same binding compiled by nvcc with the device runtime
+  # (envs/vecenv_cuda.h); the env code itself is unchanged (envs/ocean.h, the portable contract).
+  if(PUFFER_CUDA_ENABLED)
+    set(cu ${CMAKE_CURRENT_BINARY_DIR}/ocean_${name}_cuda.cu)
+    file(WRITE ${cu}.in "#define PUFFER_VEC_CUDA 1\n#include \"${src}\"\n")
+    configure_file(${cu}.in ${cu} COPYONLY)
+    add_library(ocean_${name}_cuda SHARED ${cu})
+    target_include_directories(ocean_${name}_cuda PRIVATE ${PROJECT_SOURCE_DIR}/envs
+                               ${PROJECT_SOURCE_DIR}/envs/${ARG_DIR})
+    target_compile_definitions(ocean_${name}_cuda PRIVATE PUFFER_RENDER=0 _DEFAULT_SOURCE)
+    # --fmad=false: products and sums round as on the host, so host and device steps agree bitwise.
+    target_compile_options(ocean_${name}_cuda PRIVATE -O3 --fmad=false -Xcompiler=-fvisibility=hidden
+                           -diag-error 20011,20012,20013,20014,20015)
+    target_link_libraries(ocean_${name}_cuda PRIVATE CUDA::cudart m)
+    set_target_properties(ocean_${name}_cuda PROPERTIES CUDA_STANDARD 17 INSTALL_RPATH "$ORIGIN;${PUFFER_CUDA_RPATH}")
+    install(TARGETS ocean_${name}_cuda LIBRARY DESTINATION ${PUFFER_PKG_DIR}/ocean)
+  endif()
 
   set(cfg ${PROJECT_SOURCE_DIR}/envs/${ARG_DIR}/${ARG_DIR}.ini)
   if(EXISTS ${cfg})

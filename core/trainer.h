@@ -83,6 +83,10 @@ typedef struct {
     const PufferEnvInfo* info;
     void (*reset)(PufferVec* vec, uint64_t seed);
     void (*step_buffer)(PufferVec* vec, int buffer);
+    // Device envs (vec->device = 1, the env's CUDA variant): one buffer's step launched on a
+    // cudaStream_t (returns a cudaError_t), and the vec's device buffers. NULL for host envs.
+    int (*step_device)(PufferVec* vec, int buffer, void* stream);
+    void (*device_buffers)(const PufferVec* vec, PufferDeviceBuffers* out);
 } PufferEnvHooks;
 
 // Host all-reduce for data parallelism without NCCL (the CPU build): replaces data[0..n) by its

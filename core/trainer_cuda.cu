@@ -150,6 +150,8 @@ struct CudaTrainer {
     // and the env I/O goes through the device mirrors with copies.
     void* host_dev[5];
     int zero_copy;
+    int device_envs;                   // envs step on the GPU (vec.device = cuda): host[] and
+                                       // host_dev[] are the env's device buffers, no host steps
     int fused;                         // rollout steps run pk_policy_step_cuda (one kernel)
     float h_lr;                        // source of the per-epoch lr copy
     float h_logs[PK_LOG_SIZE + 2];     // logs, grad norm sum, explained variance
@@ -201,6 +203,14 @@ static void* env_buffer(const TrainerPlan* p, int buffer) {
 // a page with one registered before it cannot be registered; it gets a pinned staging copy.
 static int pin_env_buffers(CudaTrainer* c) {
     const TrainerPlan* p = c->p;
+    if (c->device_envs) {   // already in device memory: the fused step reads and writes them
+        PufferDeviceBuffers d;
+        p->env.device_buffers(p->env.vec, &d);
+        void* ptrs[ENV_BUFFERS] = {d.observations, d.actions, d.rewards, d.terminals, d.truncations};
+        for (int i = 0; i < ENV_BUFFERS; i++) c->host[i] = c->host_dev[i] = ptrs[i];
+        c->zero_copy = 1;
+        return 0;
+    }
     for (int i = 0; i < ENV_BUFFERS; i++) {
         void* ptr = env_buffer(p, i);
         size_t bytes = (size_t)p->A * env_row_bytes(p, i);
@@ -246,13 +256,13 @@ static int copy_in(Worker* w) {
     cudaStream_t s = w->stream;
     size_t a0 = (size_t)w->a0, n = (size_t)w->n, ob = env_row_bytes(p, ENV_OBS);
     CU(cudaMemcpyAsync((char*)P(c->env_obs) + a0 * ob, (const char*)c->host[ENV_OBS] + a0 * ob,
-                       n * ob, cudaMemcpyHostToDevice, s));
+                       n * ob, cudaMemcpyDefault, s));
     CU(cudaMemcpyAsync(F(c->env_rewards) + a0, (const float*)c->host[ENV_REW] + a0, n * 4,
-                       cudaMemcpyHostToDevice, s));
+                       cudaMemcpyDefault, s));
     CU(cudaMemcpyAsync(F(c->env_terminals) + a0, (const float*)c->host[ENV_TERM] + a0, n * 4,
-                       cudaMemcpyHostToDevice, s));
+                       cudaMemcpyDefault, s));
     CU(cudaMemcpyAsync(F(c->env_truncations) + a0, (const float*)c->host[ENV_TRUNC] + a0, n * 4,
-                       cudaMemcpyHostToDevice, s));
+                       cudaMemcpyDefault, s));
     return 0;
 }
 
@@ -262,11 +272,21 @@ static int copy_out(Worker* w) {
     const TrainerPlan* p = c->p;
     size_t off = (size_t)w->a0 * p->NH;
     CU(cudaMemcpyAsync((float*)c->host[ENV_ACT] + off, F(c->env_actions) + off,
-                       (size_t)w->n * p->NH * 4, cudaMemcpyDeviceToHost, w->stream));
+                       (size_t)w->n * p->NH * 4, cudaMemcpyDefault, w->stream));
     return 0;
 }
 
 // ---- one rollout step of one buffer (graph body) -----------------------------------------------
+
+// Device envs: the buffer's env step follows its policy step on the same stream (and in the
+// same graph), so a rollout needs no host round trip.
+static int step_device_envs(Worker* w) {
+    const TrainerPlan* p = w->c->p;
+    if (!w->c->device_envs) return 0;
+    int e = p->env.step_device(p->env.vec, w->b, (void*)w->stream);
+    if (e != 0) return cu_fail(__FILE__, __LINE__, "env step_device", cudaGetErrorString((cudaError_t)e));
+    return 0;
+}
 
 // The env I/O is part of the step: graphs hold the copies (or the fused kernel's own host reads).
 static int rollout_step(Worker* w, int t) {
@@ -282,7 +302,7 @@ static int rollout_step(Worker* w, int t) {
         w->fused.counter_add = t == p->T - 1 ? (uint64_t)p->T : 0;   // ... this T at the end
         PK(pk_policy_step_cuda(&w->fused, PREC, s));
         if (!c->zero_copy) TRY(copy_out(w));
-        return 0;
+        return step_device_envs(w);
     }
     TRY(copy_in(w));
     PC(pc_ingest_cuda(P(w->r_obs), P(c->obs), F(w->r_reset), F(c->rewards), F(c->dones),
@@ -312,7 +332,7 @@ static int rollout_step(Worker* w, int t) {
     PC(pc_store_cuda(P(c->actions), F(c->logprob), F(c->values), F(c->env_actions), P(w->r_act),
                      F(w->r_logprob), F(w->r_value), p->continuous, a0, n, t, p->T, p->NH, s));
     TRY(copy_out(w));
-    return 0;
+    return step_device_envs(w);
 }
 
 // Rollout start of one buffer: zero (reset_state) and save the recurrent state, launch step 0.
@@ -343,6 +363,17 @@ static int launch_step(Worker* w, int t) {
 static int lane_rollout(Worker* lead) {
     CudaTrainer* c = lead->c;
     const TrainerPlan* p = c->p;
+    if (c->device_envs) {   // every step of every buffer queued at once; one wait per buffer
+        double t0 = puffer_now();
+        for (int b = lead->b; b < p->NB; b += c->NL) {
+            Worker* w = &c->workers[b];
+            TRY(begin_rollout(w));
+            for (int t = 0; t < p->T; t++) TRY(launch_step(w, t));
+        }
+        for (int b = lead->b; b < p->NB; b += c->NL) CU(cudaStreamSynchronize(c->workers[b].stream));
+        for (int b = lead->b; b < p->NB; b += c->NL) c->workers[b].gpu_time = puffer_now() - t0;
+        return 0;
+    }
     for (int b = lead->b; b < p->NB; b += c->NL) {
         TRY(begin_rollout(&c->workers[b]));
         TRY(launch_step(&c->workers[b], 0));
@@ -944,6 +975,12 @@ CudaTrainer* puffer_cuda_create(TrainerPlan* p, const void* nccl_id, char* err, 
     // buffers when there are more buffers than threads.
     c->NL = p->env.vec->num_threads < p->NB ? p->env.vec->num_threads : p->NB;
     if (c->NL < 1) c->NL = 1;
+    c->device_envs = p->env.vec->device != 0;
+    if (c->device_envs && (p->env.step_device == NULL || p->env.device_buffers == NULL)) {
+        puffer_fail(err, len, "the vec env is on the GPU but its library has no device step");
+        goto fail;
+    }
+    if (c->device_envs) c->NL = 1;   // no host env work: one thread queues every buffer
     for (int b = 0; b < p->NB; b++) {
         Worker* w = &c->workers[b];
         w->c = c;
@@ -1001,6 +1038,14 @@ CudaTrainer* puffer_cuda_create(TrainerPlan* p, const void* nccl_id, char* err, 
     if (run_workers(c, CMD_INIT, 0, err, len) != 0) goto fail;
     setup_fused(c);
     if (p->cfg.cudagraphs >= 0 && warmup_and_capture(c, err, len) != 0) goto fail;
+    if (c->use_graphs && c->device_envs) {
+        // The warm-up stepped the device envs: start the run from the same state as host envs.
+        p->env.reset(p->env.vec, p->sample_seed);
+        if (copy_env_to_device(c) != 0) {
+            puffer_fail(err, len, "initial observations: %s", tl_err);
+            goto fail;
+        }
+    }
     return c;
 fail:
     puffer_cuda_destroy(c);

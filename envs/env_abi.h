@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-#define PUFFER_ENV_ABI_VERSION 1
+#define PUFFER_ENV_ABI_VERSION 2
 #define PUFFER_MAX_HEADS 32
 #define PUFFER_MAX_LOG_KEYS 64
 #define PUFFER_ERR_LEN 512
@@ -66,7 +66,18 @@ typedef struct {
     const int* env_num_agents;
     const int* buffer_env_start;    // num_buffers + 1 entries
     const int* buffer_agent_start;  // num_buffers + 1 entries
+    int device;           // 0: envs step on host threads; 1: on the GPU (puffer_vec_to_device)
 } PufferVec;
+
+// A device vec's buffers in GPU memory (same shapes as PufferVec's, which become host mirrors
+// refreshed by puffer_vec_reset / puffer_vec_step; the trainer uses only these).
+typedef struct {
+    void* observations;
+    float* actions;
+    float* rewards;
+    float* terminals;
+    float* truncations;
+} PufferDeviceBuffers;
 
 typedef struct {
     int count;
@@ -88,6 +99,18 @@ int puffer_vec_save_frame(PufferVec* vec, const char* png_path, char* err, size_
 int puffer_vec_window_closed(PufferVec* vec);
 int puffer_vec_capture_key(PufferVec* vec);
 void puffer_vec_close(PufferVec* vec);
+
+// Only in the CUDA variant of an env library (libocean_<name>_cuda.so; env_loader.c leaves them
+// NULL elsewhere). puffer_vec_to_device moves a freshly created vec's envs and buffers onto GPU
+// gpu_id; afterwards reset/step/log/render act on the device state. puffer_vec_step_device
+// launches one buffer's env step on a cudaStream_t and returns a cudaError_t (0 = launched; it can
+// be captured in a CUDA graph). puffer_vec_device_error reports a failure of a void call above.
+int puffer_vec_to_device(PufferVec* vec, int gpu_id, char* err, size_t err_len);
+void puffer_vec_device_buffers(const PufferVec* vec, PufferDeviceBuffers* out);
+int puffer_vec_step_device(PufferVec* vec, int buffer, void* stream);
+int puffer_vec_device_error(PufferVec* vec, char* err, size_t err_len);
+// Seconds per step of all envs, stepped on the device alone (graphs of 64 steps, `graphs` replays).
+double puffer_vec_bench_device(PufferVec* vec, int graphs);
 
 #ifdef __cplusplus
 }

@@ -39,6 +39,11 @@ int puffer_env_lib_open(PufferEnvLib* lib, const char* path, char* err, size_t l
     for (size_t i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
         if (resolve(lib->handle, symbols[i].fn, symbols[i].name, path, err, len)) return 1;
     }
+    *(void**)&lib->to_device = dlsym(lib->handle, "puffer_vec_to_device");
+    *(void**)&lib->device_buffers = dlsym(lib->handle, "puffer_vec_device_buffers");
+    *(void**)&lib->step_device = dlsym(lib->handle, "puffer_vec_step_device");
+    *(void**)&lib->device_error = dlsym(lib->handle, "puffer_vec_device_error");
+    *(void**)&lib->bench_device = dlsym(lib->handle, "puffer_vec_bench_device");
     int version = lib->info()->abi_version;
     if (version != PUFFER_ENV_ABI_VERSION) {
         snprintf(err, len, "%s: env ABI version %d, this build needs %d (rebuild with pip install .)",

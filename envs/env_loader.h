@@ -24,6 +24,12 @@ typedef struct {
     int (*window_closed)(PufferVec*);
     int (*capture_key)(PufferVec*);
     void (*close)(PufferVec*);
+    // CUDA variant only (NULL otherwise): see env_abi.h.
+    int (*to_device)(PufferVec*, int, char*, size_t);
+    void (*device_buffers)(const PufferVec*, PufferDeviceBuffers*);
+    int (*step_device)(PufferVec*, int, void*);
+    int (*device_error)(PufferVec*, char*, size_t);
+    double (*bench_device)(PufferVec*, int);
 } PufferEnvLib;
 
 // Loads the library at path and checks its ABI version. Returns 0, or 1 with a message in err.

@@ -22,8 +22,10 @@
 // Portable: the same header is compiled as host C (CPU threads) and as CUDA device code (one
 // env per GPU thread). Code reachable from c_reset / c_step must follow these rules:
 //   - every such function is declared PUFFER_FN;
-//   - only math.h float functions (sqrtf, sinf, fabsf ...), memset and memcpy from the C library:
-//     no stdio, no rand/rand_r (use puffer_rand below), no malloc/free;
+//   - only math.h float functions (sqrtf, fabsf, floorf ...), memset and memcpy from the C library:
+//     no stdio, no rand/rand_r (use puffer_rand below), no malloc/free. sqrtf, division, floorf and
+//     fabsf round identically on host and device; sinf/cosf/expf... do not: use puffer_sinf and
+//     puffer_cosf below where host and device must agree bit for bit;
 //   - no globals and no file-scope tables: lookup tables are local `const` arrays inside the
 //     function that uses them, or computed;
 //   - all state lives in the env struct (fixed-size arrays, sized by compile-time maxima that
@@ -100,6 +102,26 @@ PUFFER_FN float puffer_uniform(uint32_t* state) {
 PUFFER_FN int puffer_randint(uint32_t* state, int n) {
     return (int)(((uint64_t)puffer_rand(state) * (uint64_t)(uint32_t)n) >> 32);
 }
+
+// sin and cos with the same bits on host and device (the CUDA and C libraries round sinf/cosf
+// differently, and one ulp grows into a different episode): Cody-Waite reduction to [-pi, pi],
+// folding to [-pi/2, pi/2], then the odd Taylor polynomial to x^11 (error < 6e-8 there). The
+// device build compiles envs with --fmad=false so every product and sum rounds as on the host.
+PUFFER_FN float puffer_sinf(float x) {
+    float k = floorf(x * 0.159154943f + 0.5f);             // nearest multiple of 2 pi
+    float r = (x - k * 6.28125f) - k * 1.93530717e-3f;    // 2 pi = 6.28125 + 1.93530717e-3
+    if (r > 1.57079633f) r = 3.14159265f - r;
+    else if (r < -1.57079633f) r = -3.14159265f - r;
+    float r2 = r * r;
+    float poly = -2.50521084e-8f;
+    poly = poly * r2 + 2.75573192e-6f;
+    poly = poly * r2 - 1.98412698e-4f;
+    poly = poly * r2 + 8.33333333e-3f;
+    poly = poly * r2 - 1.66666667e-1f;
+    return r + r * r2 * poly;
+}
+
+PUFFER_FN float puffer_cosf(float x) { return puffer_sinf(x + 1.57079633f); }
 
 PUFFER_FN float clampf(float x, float lo, float hi) {
     return x < lo ? lo : (x > hi ? hi : x);

@@ -79,7 +79,21 @@ typedef struct {
     PufferAllocator allocator;
     int window_open;
     int capture_key;  // PUFFER_CAPTURE_* pressed during the last render
+    struct PufferVecDevice* dev;  // non-NULL once puffer_vec_to_device moved the envs to the GPU
 } VecImpl;
+
+#ifdef PUFFER_VEC_CUDA
+// The device side (vecenv_cuda.h, in the CUDA variant of the library only).
+static void dev_close(VecImpl* v);
+static void dev_reset(VecImpl* v, uint64_t seed);
+static void dev_step(VecImpl* v, int first_env, int end_env);
+static void dev_log_sums(VecImpl* v, float* sums, int fields, int clear);
+static void dev_pull_env(VecImpl* v, int e);
+static void dev_push_env(VecImpl* v, int e);
+#define PUFFER_ON_DEVICE(v) ((v)->dev != NULL)
+#else
+#define PUFFER_ON_DEVICE(v) 0
+#endif
 
 static const int puffer_act_sizes[NUM_ATNS] = ACT_SIZES;
 
@@ -111,34 +125,42 @@ static void set_err(char* err, size_t len, const char* fmt, ...) {
     va_end(args);
 }
 
-// splitmix64: one well-mixed 32-bit seed per env from the run seed.
-static unsigned int env_seed(uint64_t seed, uint64_t index) {
+// splitmix64: one well-mixed 32-bit seed per env from the run seed (host and device alike).
+PUFFER_FN uint32_t env_seed(uint64_t seed, uint64_t index) {
     uint64_t z = seed * 0x9E3779B97F4A7C15ull + index + 0x632BE59BD9B4E019ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     z ^= z >> 31;
-    unsigned int s = (unsigned int)(z ^ (z >> 32));
+    uint32_t s = (uint32_t)(z ^ (z >> 32));
     return s ? s : 1u;
 }
 
-static void point_env_at_rows(VecImpl* v, int e) {
-    Env* env = &v->envs[e];
-    int row = v->env_agent_start[e];
-    void* obs = (char*)v->pub.observations + (size_t)row * OBS_SIZE * puffer_info.obs_elem_size;
+// Points env's five buffers at its rows of the given (host or device) buffers.
+static void point_env_at(Env* env, int row, void* obs_base, float* actions, float* rewards,
+                         float* terminals, float* truncations) {
+    void* obs = (char*)obs_base + (size_t)row * OBS_SIZE * puffer_info.obs_elem_size;
 #ifdef __cplusplus
     env->observations = (decltype(env->observations))obs;  // nvcc compiles this file as C++
 #else
     env->observations = obs;
 #endif
-    env->actions = v->pub.actions + (size_t)row * NUM_ATNS;
-    env->rewards = v->pub.rewards + row;
-    env->terminals = v->pub.terminals + row;
-    env->truncations = v->pub.truncations + row;
+    env->actions = actions + (size_t)row * NUM_ATNS;
+    env->rewards = rewards + row;
+    env->terminals = terminals + row;
+    env->truncations = truncations + row;
+}
+
+static void point_env_at_rows(VecImpl* v, int e) {
+    point_env_at(&v->envs[e], v->env_agent_start[e], v->pub.observations, v->pub.actions,
+                 v->pub.rewards, v->pub.terminals, v->pub.truncations);
 }
 
 PUFFER_EXPORT void puffer_vec_close(PufferVec* vec) {
     if (vec == NULL) return;
     VecImpl* v = (VecImpl*)vec;
+#ifdef PUFFER_VEC_CUDA
+    if (v->dev) dev_close(v);
+#endif
     if (v->envs) {
         for (int e = 0; e < v->pub.num_envs; e++) c_close(&v->envs[e]);
     }
@@ -313,6 +335,12 @@ PUFFER_EXPORT PufferVec* puffer_vec_create(const PufferVecSpec* spec, char* err,
 
 PUFFER_EXPORT void puffer_vec_reset(PufferVec* vec, uint64_t seed) {
     VecImpl* v = (VecImpl*)vec;
+#ifdef PUFFER_VEC_CUDA
+    if (v->dev) {
+        dev_reset(v, seed);
+        return;
+    }
+#endif
     int n = vec->total_agents;
     memset(vec->rewards, 0, (size_t)n * sizeof(float));
     memset(vec->terminals, 0, (size_t)n * sizeof(float));
@@ -325,6 +353,12 @@ PUFFER_EXPORT void puffer_vec_reset(PufferVec* vec, uint64_t seed) {
 }
 
 static void step_envs(VecImpl* v, int first_env, int end_env, int threads) {
+#ifdef PUFFER_VEC_CUDA
+    if (v->dev) {
+        dev_step(v, first_env, end_env);
+        return;
+    }
+#endif
     int first_row = v->env_agent_start[first_env];
     int rows = v->env_agent_start[end_env] - first_row;
     memset(v->pub.rewards + first_row, 0, (size_t)rows * sizeof(float));
@@ -372,7 +406,10 @@ PUFFER_EXPORT void puffer_vec_log(PufferVec* vec, PufferLogOut* out, int clear) 
     enum { FIELDS = sizeof(Log) / sizeof(float) };
     float sum[FIELDS];
     memset(sum, 0, sizeof(sum));
-    for (int e = 0; e < vec->num_envs; e++) {
+#ifdef PUFFER_VEC_CUDA
+    if (v->dev) dev_log_sums(v, sum, FIELDS, clear);
+#endif
+    for (int e = 0; e < vec->num_envs && !PUFFER_ON_DEVICE(v); e++) {
         const float* f = (const float*)&v->envs[e].log;
         if (f[FIELDS - 1] == 0) continue;  // n is the last field
         for (int i = 0; i < FIELDS; i++) sum[i] += f[i];
@@ -397,7 +434,13 @@ PUFFER_EXPORT int puffer_vec_render(PufferVec* vec, int env_index, char* err, si
         return 1;
     }
     if (!v->window_open) SetTraceLogLevel(LOG_WARNING);
+#ifdef PUFFER_VEC_CUDA
+    if (v->dev) dev_pull_env(v, env_index);   // a host copy of its state, over the host mirrors
+#endif
     c_render(&v->envs[env_index]);
+#ifdef PUFFER_VEC_CUDA
+    if (v->dev) dev_push_env(v, env_index);   // render state (the window flag) goes back too
+#endif
     if (!IsWindowReady()) {
         set_err(err, len, "could not open a raylib window (no display?)");
         return 1;
@@ -450,6 +493,10 @@ PUFFER_EXPORT int puffer_vec_save_frame(PufferVec* vec, const char* path, char* 
 PUFFER_EXPORT int puffer_vec_window_closed(PufferVec* vec) { (void)vec; return 0; }
 
 PUFFER_EXPORT int puffer_vec_capture_key(PufferVec* vec) { (void)vec; return PUFFER_CAPTURE_NONE; }
+#endif
+
+#ifdef PUFFER_VEC_CUDA
+#include "vecenv_cuda.h"
 #endif
 
 #endif

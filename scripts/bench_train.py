@@ -88,7 +88,8 @@ def main(argv=None):
     device = pick_device(args)
     v = config['vec']
     vec = pufferlib.make(args.env, total_agents=v['total_agents'], num_buffers=v['num_buffers'],
-                         num_threads=v['num_threads'], seed=config['seed'], **config['env'])
+                         num_threads=v['num_threads'], seed=config['seed'], device=str(v.get('device', 'cpu')),
+                         **config['env'])
     if args.backend == 'native':
         from pufferlib.native_trainer import NativeTrainer
         trainer = NativeTrainer(config, vec, device)
@@ -143,7 +144,7 @@ def main(argv=None):
             f'{", graphs" if getattr(trainer, "cudagraphs", False) else ""}'
             f'{", fused rollout" if getattr(trainer, "fused_rollout", False) else ""})')),
         ('agents x horizon', f'{vec.num_agents} x {config["train"]["horizon"]}, {v["num_buffers"]} buffers, '
-                             f'{v["num_threads"]} threads'),
+                             + (f'envs on {vec.device}' if vec.device != 'cpu' else f'{v["num_threads"]} threads')),
         ('policy', f'hidden {config["policy"]["hidden_size"]}, layers {config["policy"]["num_layers"]}, '
                    f'{trainer.num_params} params'),
         ('startup (process start to first rollout)', f'{startup:.2f} s'),

@@ -1,30 +1,38 @@
 #!/usr/bin/env bash
-# build.sh ENV [--float|--cpu|--profile|--local|--fast|--web]
+# build.sh ENV [--float|--cpu|--profile|--local|--fast|--web [--load-model-path PATH|latest]]
 #   (none)     build and install the package (every env library, kernels, native module)
 #   --float    same, with the fp32 native backend (default is bf16)
 #   --cpu      same, CPU only (no CUDA even when nvcc is present)
 #   --profile  same, plus NVTX ranges in the CUDA trainer and kernel benchmarks (bench_kernels)
 #   --local    standalone demo envs/ENV/ENV.c with ASan+UBSan -> build/bin/ENV
 #   --fast     standalone demo, optimized -> build/bin/ENV
-#   --web      emscripten build of the env logic -> build/web/envs/ENV.js (needs emcc)
+#   --web      a web page where ENV plays in the browser -> build/web/ENV/index.html (needs emcc);
+#              with --load-model-path its trained policy plays, else the keyboard
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 cd "$root"
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 env_name=$1; shift
-mode=install; float=OFF; cuda=AUTO; profile=OFF
-for flag in "$@"; do
-  case "$flag" in
+mode=install; float=OFF; cuda=AUTO; profile=OFF; model=
+while [ $# -gt 0 ]; do
+  case "$1" in
     --float) float=ON ;;
     --cpu) cuda=OFF ;;
     --profile) profile=ON ;;
-    --local|--fast|--web) mode=${flag#--} ;;
+    --local|--fast|--web) mode=${1#--} ;;
+    --load-model-path)
+      [ $# -ge 2 ] || { echo "build.sh: --load-model-path needs a value (a checkpoint path, or latest)" >&2; exit 2; }
+      model=$2; shift ;;
     -h|--help) usage ;;
-    *) echo "build.sh: unknown flag '$flag' (allowed: --float --cpu --profile --local --fast --web)" >&2; exit 2 ;;
+    *) echo "build.sh: unknown flag '$1' (allowed: --float --cpu --profile --local --fast --web --load-model-path)" >&2; exit 2 ;;
   esac
+  shift
 done
+if [ -n "$model" ] && [ "$mode" != web ]; then
+  echo "build.sh: --load-model-path goes with --web (puffer eval $env_name --load-model-path ... plays it natively)" >&2; exit 2
+fi
 # Every option explicit: build/python keeps its CMake cache between builds.
 defines=(-Ccmake.define.PUFFER_FLOAT=$float -Ccmake.define.PUFFER_CUDA=$cuda
          -Ccmake.define.PUFFER_PROFILE=$profile)
@@ -71,10 +79,10 @@ case $mode in
     mkdir -p build/bin && cp $dir/envs/$env_name build/bin/$env_name
     echo "built: build/bin/$env_name ($([ $mode = local ] && echo 'ASan+UBSan' || echo optimized))" ;;
   web)
-    command -v emcmake >/dev/null || { echo "build.sh: --web needs emscripten (apt-get install emscripten)" >&2; exit 1; }
+    # The page builder (python/pufferlib/web.py) runs from this source tree; it needs numpy only.
+    command -v emcc >/dev/null || { echo "build.sh: --web needs emscripten (apt-get install emscripten)" >&2; exit 1; }
     export NODE_PATH=${NODE_PATH:-/usr/share/nodejs}
-    cmake --preset web >/dev/null
-    cmake --build build/web --target ${env_name}_demo -j "$jobs"
-    echo "built: build/web/envs/$env_name.js (run: node --no-experimental-fetch build/web/envs/$env_name.js)"
-    echo "note: the web build runs the env logic with a random agent; in-browser rendering comes in a later release" ;;
+    PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}" python3 -m pufferlib.web "$env_name" \
+      ${model:+--load-model-path "$model"} --out "build/web/$env_name"
+    echo "built: build/web/$env_name/index.html (open it, or serve build/web/$env_name/ from any static host)" ;;
 esac

@@ -314,8 +314,8 @@ PUFFER_FN int resolve_contact(Breakout* env, const Contact* c) {
             env->ball_speed = fminf(env->ball_speed + BREAKOUT_SPEEDUP, env->max_ball_speed);
         float rel = (env->ball_x + env->ball_width / 2 - env->paddle_x) / env->paddle_width;
         float angle = -BREAKOUT_PI / 4 + (BREAKOUT_PI / 2) * clampf(rel, 0.0f, 1.0f);
-        env->ball_vx = sinf(angle) * env->ball_speed * BREAKOUT_TICK;
-        env->ball_vy = -cosf(angle) * env->ball_speed * BREAKOUT_TICK;
+        env->ball_vx = puffer_sinf(angle) * env->ball_speed * BREAKOUT_TICK;
+        env->ball_vy = -puffer_cosf(angle) * env->ball_speed * BREAKOUT_TICK;
         if (env->score == env->half_max_score) {
             memset(env->destroyed, 0, sizeof(env->destroyed));
             breakout_observe_bricks(env);
@@ -345,8 +345,8 @@ PUFFER_FN int resolve_contact(Breakout* env, const Contact* c) {
 PUFFER_FN int breakout_frame(Breakout* env, float move) {
     if (!env->balls_fired) {
         float side = (puffer_rand(&env->rng) & 1) ? 1.0f : -1.0f;
-        env->ball_vx = side * sinf(BREAKOUT_LAUNCH_ANGLE) * env->ball_speed * BREAKOUT_TICK;
-        env->ball_vy = cosf(BREAKOUT_LAUNCH_ANGLE) * env->ball_speed * BREAKOUT_TICK;
+        env->ball_vx = side * puffer_sinf(BREAKOUT_LAUNCH_ANGLE) * env->ball_speed * BREAKOUT_TICK;
+        env->ball_vy = puffer_cosf(BREAKOUT_LAUNCH_ANGLE) * env->ball_speed * BREAKOUT_TICK;
         env->balls_fired = 1;
     } else {
         env->paddle_x = clampf(env->paddle_x + move * env->paddle_speed * BREAKOUT_TICK,

@@ -112,7 +112,7 @@ PUFFER_FN void cartpole_end_episode(Cartpole* env, int cart_out, int pole_fell) 
 
 // One explicit Euler step of the reference dynamics under force `force`.
 PUFFER_FN void cartpole_physics(Cartpole* env, float force) {
-    float sin_t = sinf(env->theta), cos_t = cosf(env->theta);
+    float sin_t = puffer_sinf(env->theta), cos_t = puffer_cosf(env->theta);
     float total_mass = env->cart_mass + env->pole_mass;
     float polemass_length = total_mass + env->pole_mass;  // reference term (see top of file)
     float temp = (force + polemass_length * env->theta_dot * env->theta_dot * sin_t) / total_mass;
@@ -177,7 +177,7 @@ static void c_render(Cartpole* env) {
     DrawRectangle((int)cx - 30, track_y - 15, 60, 30, PUFFER_CYAN);
     float len = 2.0f * env->pole_length * px_per_m;  // pole_length is the half length
     Vector2 base = {cx, track_y - 15};
-    Vector2 tip = {cx + len * sinf(env->theta), track_y - 15 - len * cosf(env->theta)};
+    Vector2 tip = {cx + len * puffer_sinf(env->theta), track_y - 15 - len * puffer_cosf(env->theta)};
     DrawLineEx(base, tip, 8.0f, PUFFER_RED);
     DrawText(TextFormat("step %d", env->tick), 10, 10, 20, PUFFER_WHITE);
     EndDrawing();

@@ -131,8 +131,8 @@ PUFFER_FN void pong_serve(Pong* env) {
     float dir = (puffer_rand(&env->rng) & 1) ? 1.0f : -1.0f;
     env->ball_x = 0.5f * env->width;
     env->ball_y = 0.5f * env->height;
-    env->ball_vx = dir * env->ball_speed * cosf(angle);
-    env->ball_vy = env->ball_speed * sinf(angle);
+    env->ball_vx = dir * env->ball_speed * puffer_cosf(angle);
+    env->ball_vy = env->ball_speed * puffer_sinf(angle);
     pong_new_aim(env);
 }
 
@@ -153,8 +153,8 @@ PUFFER_FN void pong_bounce(Pong* env, float offset, float dir) {
     float speed = sqrtf(env->ball_vx * env->ball_vx + env->ball_vy * env->ball_vy);
     speed = fminf(speed + env->ball_speedup, env->max_ball_speed);
     float angle = clampf(offset, -1.0f, 1.0f) * PONG_MAX_BOUNCE;
-    env->ball_vx = dir * speed * cosf(angle);
-    env->ball_vy = speed * sinf(angle);
+    env->ball_vx = dir * speed * puffer_cosf(angle);
+    env->ball_vy = speed * puffer_sinf(angle);
 }
 
 // Moves a paddle centre by at most `step` towards `target`, keeping it on the court.

@@ -172,8 +172,8 @@ PUFFER_FN void c_step(Target* env) {
         a->ticks_since_reward += 1;
         a->heading = clampf(a->heading + (float)(turn - 4) / 12.0f, 0.0f, TARGET_TWO_PI);
         a->speed = clampf(a->speed + (float)(throttle - 2), -TARGET_MAX_SPEED, TARGET_MAX_SPEED);
-        a->x = clampf(a->x + a->speed * cosf(a->heading), 0.0f, w);
-        a->y = clampf(a->y + a->speed * sinf(a->heading), 0.0f, h);
+        a->x = clampf(a->x + a->speed * puffer_cosf(a->heading), 0.0f, w);
+        a->y = clampf(a->y + a->speed * puffer_sinf(a->heading), 0.0f, h);
         if (a->ticks_since_reward % TARGET_RESPAWN_TICKS == 0) {
             target_random_point(env, &a->x, &a->y);  // stuck for too long: start elsewhere
         }
@@ -215,7 +215,7 @@ static void c_render(Target* env) {
     for (int i = 0; i < TARGET_AGENTS; i++) {
         TargetAgent* a = &env->agents[i];
         Vector2 at = {a->x, a->y};
-        Vector2 nose = {a->x + 24.0f * cosf(a->heading), a->y + 24.0f * sinf(a->heading)};
+        Vector2 nose = {a->x + 24.0f * puffer_cosf(a->heading), a->y + 24.0f * puffer_sinf(a->heading)};
         Color c = env->rewards[i] > 0 ? PUFFER_WHITE : PUFFER_CYAN;
         DrawLineEx(at, nose, 3.0f, c);
         DrawCircleV(at, 12.0f, c);

@@ -55,9 +55,9 @@ NB_MODULE(_C, m) {
 
     nb::class_<VecEnv>(m, "VecEnv")
         .def(nb::init<const std::string&, int, int, int, uint64_t, const std::vector<std::string>&,
-                      const std::vector<double>&>(),
+                      const std::vector<double>&, int>(),
              nb::arg("path"), nb::arg("total_agents"), nb::arg("num_buffers"), nb::arg("num_threads"),
-             nb::arg("seed"), nb::arg("keys"), nb::arg("values"))
+             nb::arg("seed"), nb::arg("keys"), nb::arg("values"), nb::arg("gpu_id") = -1)
         .def("reset", &VecEnv::reset, nb::arg("seed"))
         .def("step", &VecEnv::step)
         .def("step_buffer", &VecEnv::step_buffer, nb::arg("buffer"))
@@ -66,6 +66,8 @@ NB_MODULE(_C, m) {
         .def("render", &VecEnv::render, nb::arg("env_index") = 0)
         .def("save_frame", &VecEnv::save_frame, nb::arg("path"))
         .def("window_closed", &VecEnv::window_closed)
+        .def("bench_device", &VecEnv::bench_device, nb::arg("graphs") = 20,
+             "Seconds per step of all envs on the GPU alone (device vecs only)")
         .def("capture_key", &VecEnv::capture_key, "F12 (1) or ctrl+F12 (2) pressed at the last render, else 0")
         .def("close", &VecEnv::close)
         .def_prop_ro("observations", [](nb::handle self) { return nb::cast<VecEnv&>(self).observations(self); })
@@ -94,5 +96,6 @@ NB_MODULE(_C, m) {
             PufferVec* p = v.get();
             return v.ints(p->buffer_agent_start, p->num_buffers + 1);
         })
-        .def_prop_ro("closed", [](VecEnv& v) { return v.vec_ == nullptr; });
+        .def_prop_ro("closed", [](VecEnv& v) { return v.vec_ == nullptr; })
+        .def_prop_ro("on_device", [](VecEnv& v) { return v.get()->device != 0; });
 }

@@ -85,7 +85,8 @@ class NativeTrainer {
             reduce_.fn = allreduce;
             reduce = &PyAllReduce::call;
         }
-        PufferEnvHooks hooks = {vec.get(), vec.info_, vec.lib_->reset, vec.lib_->step_buffer};
+        PufferEnvHooks hooks = {vec.get(), vec.info_, vec.lib_->reset, vec.lib_->step_buffer,
+                                vec.lib_->step_device, vec.lib_->device_buffers};
         {
             nb::gil_scoped_release release;
             t_ = puffer_trainer_create(&cfg, &hooks, dev, reduce, &reduce_,

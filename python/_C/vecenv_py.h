@@ -23,8 +23,10 @@ struct EnvLibrary : PufferEnvLib {
 
 class VecEnv {
   public:
+    // gpu_id >= 0: the envs step on that GPU (the library must be an env's CUDA variant).
     VecEnv(const std::string& path, int total_agents, int num_buffers, int num_threads,
-           uint64_t seed, const std::vector<std::string>& keys, const std::vector<double>& values)
+           uint64_t seed, const std::vector<std::string>& keys, const std::vector<double>& values,
+           int gpu_id)
         : lib_(new EnvLibrary(path)) {
         if (keys.size() != values.size()) throw std::invalid_argument("kwarg keys/values differ in length");
         std::vector<const char*> key_ptrs;
@@ -35,6 +37,21 @@ class VecEnv {
         vec_ = lib_->create(&spec, err, sizeof(err));
         if (!vec_) throw std::invalid_argument(err);
         info_ = lib_->info();
+        if (gpu_id >= 0) {
+            if (!lib_->to_device) {
+                close();
+                throw std::invalid_argument(path + " is not a CUDA build of the env: no device stepping");
+            }
+            if (lib_->to_device(vec_, gpu_id, err, sizeof(err))) {
+                close();
+                throw std::runtime_error(err);
+            }
+        }
+    }
+    // A device vec's void calls report CUDA failures afterwards.
+    void check_device() {
+        char err[PUFFER_ERR_LEN] = {0};
+        if (vec_ && vec_->device && lib_->device_error(vec_, err, sizeof(err))) throw std::runtime_error(err);
     }
     ~VecEnv() { close(); }
 
@@ -46,18 +63,28 @@ class VecEnv {
         if (!vec_) throw std::runtime_error("the vec env is closed");
         return vec_;
     }
-    void reset(uint64_t seed) { lib_->reset(get(), seed); }
+    void reset(uint64_t seed) {
+        lib_->reset(get(), seed);
+        check_device();
+    }
     void step() {
-        nb::gil_scoped_release release;
-        lib_->step(get());
+        PufferVec* v = get();
+        {
+            nb::gil_scoped_release release;
+            lib_->step(v);
+        }
+        check_device();
     }
     void step_buffer(int buffer) {
         PufferVec* v = get();
         if (buffer < 0 || buffer >= v->num_buffers)
             throw std::out_of_range("buffer " + std::to_string(buffer) + " out of range [0, " +
                                     std::to_string(v->num_buffers) + ")");
-        nb::gil_scoped_release release;
-        lib_->step_buffer(v, buffer);
+        {
+            nb::gil_scoped_release release;
+            lib_->step_buffer(v, buffer);
+        }
+        check_device();
     }
     void check_actions() {
         char err[PUFFER_ERR_LEN] = {0};
@@ -66,6 +93,7 @@ class VecEnv {
     nb::dict log(bool clear) {
         PufferLogOut out;
         lib_->log(get(), &out, clear ? 1 : 0);
+        check_device();
         nb::dict d;
         for (int i = 0; i < out.count; i++) d[out.keys[i]] = out.values[i];
         return d;
@@ -79,6 +107,18 @@ class VecEnv {
         if (lib_->save_frame(get(), path.c_str(), err, sizeof(err))) throw std::runtime_error(err);
     }
     bool window_closed() { return lib_->window_closed(get()) != 0; }
+    double bench_device(int graphs) {
+        PufferVec* v = get();
+        if (!v->device) throw std::invalid_argument("bench_device needs a vec made with device='cuda'");
+        double seconds;
+        {
+            nb::gil_scoped_release release;
+            seconds = lib_->bench_device(v, graphs);
+        }
+        check_device();
+        if (seconds < 0) throw std::runtime_error("bench_device failed");
+        return seconds;
+    }
     int capture_key() { return lib_->capture_key(get()); }
 
     // Zero-copy views; `self` keeps the VecEnv (and so the memory) alive.

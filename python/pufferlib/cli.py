@@ -23,6 +23,7 @@ FIXED_FLAGS = {
     "eval_steps": (0, "eval: stop after this many steps (0 = until the window closes)"),
     "run_id": (None, "name of the run folder (default: a timestamp)"),
     "quiet": (False, "no dashboard; plain log lines only"),
+    "web": (None, "export: write a web page (index.html, env.js, page.js, policy.js) to this folder"),
 }
 
 
@@ -187,6 +188,9 @@ def validate(config):
     num("policy", "hidden_size", 1, integer=True)
     num("policy", "num_layers", 1, integer=True)
     num(None, "checkpoint_interval", 1, integer=True)
+    _check(str(v.get("device", "cpu")) in ("cpu", "cuda") or
+           (str(v["device"]).startswith("cuda:") and str(v["device"])[5:].isdigit()),
+           f"--vec.device: expected cpu, cuda or cuda:N, got {v.get('device')!r}")
     _check(v["total_agents"] % v["num_buffers"] == 0,
            f"--vec.total-agents ({v['total_agents']}) must be a multiple of --vec.num-buffers ({v['num_buffers']})")
     _check(t["minibatch_size"] % t["horizon"] == 0,

@@ -14,7 +14,7 @@ def available_envs():
     names = []
     for p in OCEAN_DIR.glob("libocean_*.so"):
         name = p.name[len("libocean_"):-len(".so")]
-        if not name.endswith(("_headless", "_desktop")):
+        if not name.endswith(("_headless", "_desktop", "_cuda")):
             names.append(name)
     return sorted(names)
 
@@ -23,13 +23,22 @@ class UnknownEnvError(ValueError):
     pass
 
 
-def library_path(name, render=None):
-    """Path of an env library. render: None (no raylib), 'headless' or 'desktop'."""
+def library_path(name, render=None, device="cpu"):
+    """Path of an env library. render: None (no raylib), 'headless' or 'desktop'; device 'cuda':
+    the env's CUDA variant (its envs step on the GPU)."""
     envs = available_envs()
     if name not in envs:
         hint = cfg.closest(name, envs)
         hint = f" Did you mean '{hint}'?" if hint else ""
         raise UnknownEnvError(f"unknown env '{name}'.{hint} Available envs: {', '.join(envs) or '(none built)'}")
+    if device != "cpu":
+        if render:
+            raise ValueError(f"env '{name}': rendering needs vec.device cpu (the CUDA variant has no raylib)")
+        path = OCEAN_DIR / f"libocean_{name}_cuda.so"
+        if not path.exists():
+            raise RuntimeError(f"env '{name}' has no CUDA build (nvcc was not found at build time): "
+                               "use --vec.device cpu")
+        return str(path)
     suffix = f"_{render}" if render else ""
     path = OCEAN_DIR / f"libocean_{name}{suffix}.so"
     if not path.exists():
@@ -64,8 +73,23 @@ def env_kwargs(name, overrides=None):
     return keys, values
 
 
-def make(name, total_agents=None, num_buffers=1, num_threads=1, seed=0, render=None, **env_overrides):
+def parse_device(device):
+    """'cpu' -> -1; 'cuda' or 'cuda:N' -> the GPU ordinal."""
+    if device == "cpu":
+        return -1
+    if device == "cuda":
+        return 0
+    if isinstance(device, str) and device.startswith("cuda:") and device[5:].isdigit():
+        return int(device[5:])
+    raise ValueError(f"vec.device must be cpu, cuda or cuda:N, got {device!r}")
+
+
+def make(name, total_agents=None, num_buffers=1, num_threads=1, seed=0, render=None, device="cpu",
+         **env_overrides):
     """A vector env of `name` whose buffers are numpy views of native memory.
+
+    device 'cuda' (or 'cuda:N'): the envs step on the GPU; the numpy buffers are host mirrors
+    refreshed by reset() and step(), and the native trainer reads the device buffers directly.
 
     total_agents defaults to one env's agents. Keyword arguments other than the vec ones
     override the env's [env] ini section. render: None (training library), 'auto',
@@ -73,9 +97,11 @@ def make(name, total_agents=None, num_buffers=1, num_threads=1, seed=0, render=N
     """
     from .vector import VecEnv
     variant = render_variant(render) if render else None
-    path = library_path(name, variant)
+    gpu_id = parse_device(device)
+    path = library_path(name, variant, "cpu" if gpu_id < 0 else "cuda")
     keys, values = env_kwargs(name, env_overrides)
     if total_agents is None:
         from . import _C
         total_agents = _C.agents_per_env(path, keys, values)
-    return VecEnv(name, path, int(total_agents), int(num_buffers), int(num_threads), int(seed), keys, values)
+    return VecEnv(name, path, int(total_agents), int(num_buffers), int(num_threads), int(seed), keys, values,
+                  gpu_id)

@@ -1,4 +1,4 @@
-"""puffer [train|eval|sweep] ENV [flags]   (also: python -m pufferlib.pufferl ...)"""
+"""puffer [train|eval|sweep|export] ENV [flags]   (also: python -m pufferlib.pufferl ...)"""
 import os
 import sys
 
@@ -6,8 +6,9 @@ from . import cli
 from .config import ConfigError, load_config
 from .envs import UnknownEnvError, available_envs
 
-MODES = ("train", "eval", "sweep")
-USAGE = "usage: puffer [train|eval|sweep] ENV [flags]   (puffer train ENV --help lists every flag)"
+MODES = ("train", "eval", "sweep", "export")
+USAGE = ("usage: puffer [train|eval|sweep] ENV [flags]   (puffer train ENV --help lists every flag)\n"
+         "       puffer export ENV --web DIR [--load-model-path PATH|latest]   (a web page where it plays)")
 
 
 def fail(message, code=2):
@@ -33,6 +34,8 @@ def prepare(argv):
         print(cli.help_text(mode, env_name, config))
         raise SystemExit(0)
     cli.validate(config)
+    if mode == "export" and not options.get("web"):
+        raise ConfigError("puffer export needs --web DIR (the folder to write the page to)")
     if options.get("wandb"):
         try:
             import wandb  # noqa: F401
@@ -62,6 +65,14 @@ def main(argv=None):
         if mode == "eval":
             from .evaluate import evaluate
             return evaluate(config, options)
+        if mode == "export":
+            from .web import WebBuildError, build_page
+            try:
+                build_page(config["env_name"], options["web"], model_path=options.get("load_model_path"),
+                           data_dir=config["data_dir"], config=config, seed=int(config["seed"]))
+            except WebBuildError as e:
+                return fail(str(e), code=1)
+            return 0
         from .sweep_runner import sweep
         return sweep(config, options)
     except CheckpointError as e:

@@ -11,9 +11,10 @@ from . import _C
 
 
 class VecEnv:
-    def __init__(self, name, path, total_agents, num_buffers, num_threads, seed, keys, values):
+    def __init__(self, name, path, total_agents, num_buffers, num_threads, seed, keys, values, gpu_id=-1):
         self.name = name
-        self._vec = _C.VecEnv(path, total_agents, num_buffers, num_threads, seed, keys, values)
+        self._vec = _C.VecEnv(path, total_agents, num_buffers, num_threads, seed, keys, values, gpu_id)
+        self.device = f"cuda:{gpu_id}" if gpu_id >= 0 else "cpu"
         info = self._vec.info
         self.obs_size = info["obs_size"]
         self.obs_dtype = np.dtype(info["obs_dtype"])
@@ -85,6 +86,10 @@ class VecEnv:
 
     def step_buffer(self, buffer):
         self._vec.step_buffer(buffer)
+
+    def bench_device(self, graphs=20):
+        """Seconds per step of all envs on the GPU alone (device vecs; actions as they are)."""
+        return self._vec.bench_device(graphs)
 
     def log(self, clear=True):
         """Per-episode means of the env's Log fields since the last clear, plus 'n'."""
