@@ -2,8 +2,8 @@
 // default) in one array, each stepped by c_step inside an OpenMP static loop, with random valid
 // discrete actions drawn per env inside the loop. No trainer, no Python.
 //
-//   python scripts/bench_env.py tetris            (builds this file against envs/tetris and runs it)
-//   cc -O2 -fopenmp -Ienvs -Ienvs/NAME -DBENCH_BINDING='"binding.c"' scripts/bench_env.c -lm
+//   cc -O2 -fopenmp -D_DEFAULT_SOURCE -Ienvs -Ienvs/NAME -DBENCH_BINDING='"binding.c"' \
+//      scripts/bench_env.c -o bench_NAME -lm && ./bench_NAME [num_envs=1024] [seconds=3] [threads=2]
 //
 // BENCH_BINDING is a file that defines Env, OBS_SIZE, NUM_ATNS, ACT_SIZES and c_reset/c_step and
 // either my_init(Env*, Kwargs*) (our bindings; NULL kwargs gives the ini defaults) or, with
