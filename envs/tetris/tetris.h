@@ -9,9 +9,10 @@
 //   0 nothing, 1 left, 2 right, 3 rotate, 4 soft drop (one row), 5 hard drop (to the bottom,
 //   placed at once), 6 hold (swap with the held piece, or stash it and take the next; once per
 //   placed piece).
-// Full rows clear; level = 1 + lines / 10. From step 500 a garbage row (1 block short of full
-// per 8 levels, 1 to 5 holes) pushes the stack up every max(40, 100 - 7 sqrt(level)) steps. Each
-// episode starts with n_init_garbage rows holding one block each (9 holes). The game ends when
+// Full rows clear; level = 1 + lines / 10. From step 500 a garbage row with min(5, max(1,
+// level / 8)) holes pushes the stack up every 100 steps (after the first clear: every
+// max(40, 100 - 7 sqrt(level)) steps). Each episode starts with n_init_garbage rows holding one
+// block each (9 holes). The game ends when
 // the next piece cannot spawn or garbage pushes blocks off the top; it is cut off (truncation)
 // after max_ticks steps (10000, fixed in the reference).
 //
