@@ -16,6 +16,9 @@
 //              with cudaHostRegister; one that cannot be (a small array sharing a page with
 //              another) goes through a pinned staging copy refreshed around each env step.
 //              cudagraphs = -1 makes the same copies and launches eagerly.
+//   device envs vec.device = cuda (envs/vecenv_cuda.h): the env buffers are device memory, each
+//              rollout step is the policy step then the env library's step kernel on the same
+//              stream, and the whole rollout (T steps) is one graph: no host sync inside it.
 //   graphs     cudagraphs >= 0: at create, `cudagraphs` (at least 1) warm-up iterations of every
 //              rollout step and of the training minibatch run on the empty buffers (cuBLAS and
 //              lazy module loading settle), then one graph per (step, buffer) and one for the
@@ -368,7 +371,8 @@ static int lane_rollout(Worker* lead) {
         for (int b = lead->b; b < p->NB; b += c->NL) {
             Worker* w = &c->workers[b];
             TRY(begin_rollout(w));
-            for (int t = 0; t < p->T; t++) TRY(launch_step(w, t));
+            if (c->use_graphs) CU(cudaGraphLaunch(w->graphs[0], w->stream));   // the whole rollout
+            else for (int t = 0; t < p->T; t++) TRY(rollout_step(w, t));
         }
         for (int b = lead->b; b < p->NB; b += c->NL) CU(cudaStreamSynchronize(c->workers[b].stream));
         for (int b = lead->b; b < p->NB; b += c->NL) c->workers[b].gpu_time = puffer_now() - t0;
@@ -408,7 +412,25 @@ static int worker_warmup(Worker* w, int iterations) {
     return 0;
 }
 
+// One graph per rollout step; with device envs one graph for the whole rollout (T policy steps
+// and env steps), in graphs[0].
 static int worker_capture(Worker* w) {
+    if (w->c->device_envs) {
+        cudaGraph_t graph = NULL;
+        CU(cudaStreamBeginCapture(w->stream, cudaStreamCaptureModeThreadLocal));
+        int rc = 0;
+        for (int t = 0; t < w->c->p->T && rc == 0; t++) rc = rollout_step(w, t);
+        cudaError_t e = cudaStreamEndCapture(w->stream, &graph);
+        if (rc != 0) {
+            if (graph) cudaGraphDestroy(graph);
+            return rc;
+        }
+        CU(e);
+        cudaError_t ie = cudaGraphInstantiate(&w->graphs[0], graph, 0);
+        cudaGraphDestroy(graph);
+        CU(ie);
+        return 0;
+    }
     for (int t = 0; t < w->c->p->T; t++) {
         cudaGraph_t graph = NULL;
         CU(cudaStreamBeginCapture(w->stream, cudaStreamCaptureModeThreadLocal));

@@ -87,9 +87,10 @@ def main(argv=None):
     config = build_config(args.env, args, overrides)
     device = pick_device(args)
     v = config['vec']
-    vec = pufferlib.make(args.env, total_agents=v['total_agents'], num_buffers=v['num_buffers'],
-                         num_threads=v['num_threads'], seed=config['seed'], device=str(v.get('device', 'cpu')),
-                         **config['env'])
+    from pufferlib.envs import env_buffers, env_device
+    where = env_device(v.get('device', 'auto'), args.env, device if args.backend == 'native' else 'cpu')
+    vec = pufferlib.make(args.env, total_agents=v['total_agents'], num_buffers=env_buffers(where, v['num_buffers']),
+                         num_threads=v['num_threads'], seed=config['seed'], device=where, **config['env'])
     if args.backend == 'native':
         from pufferlib.native_trainer import NativeTrainer
         trainer = NativeTrainer(config, vec, device)
@@ -143,7 +144,7 @@ def main(argv=None):
          + (f' ({"bf16" if getattr(trainer, "precision_bytes", 4) == 2 else "fp32"}'
             f'{", graphs" if getattr(trainer, "cudagraphs", False) else ""}'
             f'{", fused rollout" if getattr(trainer, "fused_rollout", False) else ""})')),
-        ('agents x horizon', f'{vec.num_agents} x {config["train"]["horizon"]}, {v["num_buffers"]} buffers, '
+        ('agents x horizon', f'{vec.num_agents} x {config["train"]["horizon"]}, {vec.num_buffers} buffers, '
                              + (f'envs on {vec.device}' if vec.device != 'cpu' else f'{v["num_threads"]} threads')),
         ('policy', f'hidden {config["policy"]["hidden_size"]}, layers {config["policy"]["num_layers"]}, '
                    f'{trainer.num_params} params'),

@@ -137,7 +137,7 @@ def test_same_outputs_as_puffer_eval(lib, tmp_path, env_name, hidden, layers):
 def test_sampled_actions_follow_the_softmax(lib, tmp_path):
     vec = pufferlib.make("breakout", total_agents=1, seed=5)
     header, tensors, _ = saved_policy(tmp_path, "breakout", vec, 32, 1, seed=3)
-    obs = vec.reset(seed=1)
+    obs = vec.reset(seed=1).copy()  # a copy: the views die with the env
     vec.close()
     agents = 20000
     page = WebPolicy(lib, web.policy_script(header, tensors, "breakout"), vec.obs_size, [3], agents, seed=9)

@@ -188,9 +188,9 @@ def validate(config):
     num("policy", "hidden_size", 1, integer=True)
     num("policy", "num_layers", 1, integer=True)
     num(None, "checkpoint_interval", 1, integer=True)
-    _check(str(v.get("device", "cpu")) in ("cpu", "cuda") or
+    _check(str(v.get("device", "auto")) in ("auto", "cpu", "cuda") or
            (str(v["device"]).startswith("cuda:") and str(v["device"])[5:].isdigit()),
-           f"--vec.device: expected cpu, cuda or cuda:N, got {v.get('device')!r}")
+           f"--vec.device: expected auto, cpu, cuda or cuda:N, got {v.get('device')!r}")
     _check(v["total_agents"] % v["num_buffers"] == 0,
            f"--vec.total-agents ({v['total_agents']}) must be a multiple of --vec.num-buffers ({v['num_buffers']})")
     _check(t["minibatch_size"] % t["horizon"] == 0,

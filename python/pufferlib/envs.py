@@ -73,6 +73,24 @@ def env_kwargs(name, overrides=None):
     return keys, values
 
 
+def env_device(wanted, env_name, trainer_device, gpu_id=0):
+    """Where a run's envs step. 'auto': on the GPU when the trainer runs there and the env has a
+    CUDA build (measured faster on the H200 for every shipped env: BENCHMARKS.md), else on the CPU.
+    'cuda' is this rank's GPU; 'cpu' and 'cuda:N' are taken as given."""
+    wanted = str(wanted)
+    if wanted == "auto":
+        on_gpu = str(trainer_device).startswith("cuda")
+        has_build = (OCEAN_DIR / f"libocean_{env_name}_cuda.so").exists()
+        return f"cuda:{gpu_id}" if on_gpu and has_build else "cpu"
+    return f"cuda:{gpu_id}" if wanted == "cuda" else wanted
+
+
+def env_buffers(device, num_buffers):
+    """Device envs step as one buffer: no host work to overlap, and one launch per step is faster
+    than several (BENCHMARKS.md). vec.num_buffers applies to host envs."""
+    return 1 if str(device) != "cpu" else int(num_buffers)
+
+
 def parse_device(device):
     """'cpu' -> -1; 'cuda' or 'cuda:N' -> the GPU ordinal."""
     if device == "cpu":

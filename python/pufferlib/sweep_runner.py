@@ -1,30 +1,36 @@
-"""puffer sweep ENV: a Protein sweep stored as an optuna study.
+"""puffer sweep ENV: a Protein sweep stored as an optuna study, run by worker processes.
 
-The study is named after the env (and --tag) and lives in SQLite under
-experiments/<env>/sweeps/ unless --sweep.storage names another optuna storage (a PostgreSQL
-URL, or journal:PATH for a journal file shared by several machines). Restarting resumes it.
---sweep.gpus N runs N worker processes (one per GPU, or N CPU workers sharing the cores); each
-trial is an ordinary training run that reports its learning curve (score vs wall-clock cost).
-A worker that dies leaves its trial FAILED and is replaced; the sweep goes on.
+The study is named after the env (and --tag) and lives in SQLite under experiments/<env>/sweeps/
+unless --sweep.storage names another optuna storage (PostgreSQL, or journal:PATH for a journal file
+shared by several machines); restarting resumes it, and several supervisors (on one or several
+machines) may work on one study at once. --sweep.gpus N runs N workers (sweep_worker.py; one per
+GPU, or N CPU workers sharing the cores); each trial is an ordinary training run that reports its
+learning curve (score vs wall-clock cost).
+
+Liveness: a worker stamps its running trial every HEARTBEAT_S seconds. This supervisor fails the
+running trials of its own workers that die, and any running trial whose stamp is older than
+STALE_S (a worker of a supervisor that was killed); a live trial of another supervisor is left alone.
+The lock file that orders asking for trials lives beside the study (experiments/<env>/sweeps/).
 """
 import copy
-import fcntl
-import hashlib
 import json
-import math
 import os
 import signal
+import socket
 import subprocess
 import sys
-import tempfile
 import time
-from contextlib import contextmanager
+import zlib
 from pathlib import Path
 
-from . import cli
 from .config import ConfigError
+from .sweep_space import constrained_space, default_params
+from .sweep_storage import open_storage, redact
+from .sweep_worker import HEARTBEAT_S, remaining
 
-CURVE_POINTS = 20  # learning-curve points a trial reports (thinned to [sweep] downsample by Protein)
+STALE_S = 6 * HEARTBEAT_S  # a running trial without a stamp for this long has lost its worker
+GIVE_UP_FAILURES = 5  # this many failed trials and not one finished: stop and say why
+QUICK_DEATH_S = 10.0  # a worker that dies this soon after its start, 3 times in a row: stop
 
 
 def study_name(config, options):
@@ -32,47 +38,45 @@ def study_name(config, options):
     return f"{config['env_name']}_{tag}" if tag else config["env_name"]
 
 
+def study_folder(config):
+    return Path(config["data_dir"]).resolve() / config["env_name"] / "sweeps"
+
+
 def storage_url(config, options):
     url = config["sweep"].get("storage")
     if url:
         return str(url)
-    folder = Path(config["data_dir"]).resolve() / config["env_name"] / "sweeps"
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / (study_name(config, options) + '.db')}"
+    return f"sqlite:///{study_folder(config) / (study_name(config, options) + '.db')}"
 
 
-def open_storage(url):
-    import optuna
-    if url.startswith("journal:"):
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-        return JournalStorage(JournalFileBackend(url[len("journal:"):]))
-    # Two processes opening a new database at once (a supervisor and its workers, a second
-    # supervisor, optuna-dashboard) both try to create the schema; the loser gets an integrity
-    # error from the schema version row. The schema is there by then: open it again.
-    from sqlalchemy.exc import IntegrityError, OperationalError
-    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    for attempt in range(5):
-        try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-        except (IntegrityError, OperationalError):
-            if attempt == 4:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-
-
-def make_sampler(config):
+def search_space(config):
+    """The [sweep] parameters (sweep_only applied), narrowed to valid configs; ConfigError if bad."""
     import protein
     s = config["sweep"]
-    space = protein.SearchSpace(s, only=s.get("sweep_only") or None)
-    sampler = protein.ProteinSampler(s, sweep_only=s.get("sweep_only") or None, downsample=int(s.get("downsample", 5)), seed=int(config["seed"]),
-                                     max_suggestion_cost=float(s.get("max_suggestion_cost", 3600)),
-                                     metric_distribution=s.get("metric_distribution", "linear"),
-                                     prune_pareto=bool(s.get("prune_pareto", True)))
+    try:
+        space = protein.SearchSpace(s, only=s.get("sweep_only") or None)
+    except ValueError as e:
+        raise ConfigError(f"[sweep]: {e}") from None
+    return constrained_space(config, space)
+
+
+def make_sampler(config, seed):
+    """(space, ProteinSampler, ProteinPruner) for this config; seed: this worker's sampler seed."""
+    import protein
+    s = config["sweep"]
+    space, _ = search_space(config)
+    sampler = protein.ProteinSampler.from_config(s, search_space=space, seed=seed)
     # Cost is wall-clock seconds: no stopping in a trial's first 10 s (the reference's grace).
-    pruner = protein.ProteinPruner(sampler, early_stop_quantile=float(s.get("early_stop_quantile", 0.3)),
-                                   early_stop_min_cost=10)
+    pruner = protein.ProteinPruner(sampler, early_stop_min_cost=10)
     return space, sampler, pruner
+
+
+def sampler_seed(config, slot, launch):
+    """Each worker process its own sampler seed (so workers of one study, even of two supervisors
+    or two machines, do not make the same suggestions), derived from the config's seed."""
+    import numpy as np
+    host = zlib.crc32(socket.gethostname().encode())
+    return int(np.random.SeedSequence([int(config["seed"]), host, os.getpid(), slot, launch]).generate_state(1)[0] >> 1)
 
 
 def direction(config):
@@ -82,127 +86,47 @@ def direction(config):
     return goal
 
 
-@contextmanager
-def file_lock(path):
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def apply_params(config, params):
-    """A copy of config with the trial's nested params set (ints where the default is int)."""
-    trial_config = copy.deepcopy(config)
-    for section, values in params.items():
-        for key, value in values.items():
-            old = trial_config.get(section, {}).get(key)
-            if isinstance(old, int) and not isinstance(old, bool):
-                value = int(round(value))
-            trial_config.setdefault(section, {})[key] = value
-    return trial_config
-
-
-def run_trial(study, trial, config, options, space, metric):
-    """Trains with the trial's params, reporting (agent_steps, uptime, score) points."""
-    import optuna
-    import protein
-    from .train import train
-    params = space.suggest(trial)
-    trial_config = apply_params(config, params)
-    trial.set_user_attr("pid", os.getpid())
-    cli.validate(trial_config)  # ConfigError -> the trial fails (Protein learns to avoid it)
-    total = int(trial_config["train"]["total_timesteps"])
-    next_report = [total / CURVE_POINTS]
-    last_score = [None]
-    pruned = [False]
-
-    def on_epoch(stats):
-        score = stats.get(f"env/{metric}")
-        if score is None:
-            return False
-        last_score[0] = score
-        if stats["agent_steps"] >= next_report[0]:
-            next_report[0] += total / CURVE_POINTS
-            protein.report(trial, float(score), float(stats["uptime"]), int(stats["agent_steps"]))
-            if trial.should_prune():
-                pruned[0] = True
-                return True
-        return False
-
-    opts = {**options, "run_id": f"sweep_{study.study_name}_{trial.number:04d}", "quiet": True}
-    result = train(trial_config, opts, on_epoch=on_epoch, verbose=False)
-    final = result["final"]
-    if pruned[0]:
-        raise optuna.TrialPruned(f"below the early-stop line at {final.get('agent_steps')} steps")
-    score = final.get(f"env/{metric}", last_score[0])
-    if score is None or not math.isfinite(score):
-        raise RuntimeError(f"trial finished without a finite env/{metric}")
-    protein.report(trial, float(score), float(final["uptime"]), int(final["agent_steps"]))
-    trial.set_user_attr("cost", float(final["uptime"]))
-    trial.set_user_attr("run_dir", result["run_dir"])
-    return float(score)
-
-
-def worker(config, options, url, name, max_runs, lock_path):
-    """Runs trials until the study holds max_runs of them."""
-    import optuna
+def fail_lost_trials(study, dead=None, now=None):
+    """Fail the running trials that lost their worker: those of the workers in `dead`
+    ({'host:pid': why}) and those with no heartbeat for STALE_S. Returns how many it failed."""
     from optuna.trial import TrialState
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space, sampler, pruner = make_sampler(config)
-    study = optuna.load_study(study_name=name, storage=open_storage(url), sampler=sampler, pruner=pruner)
-    metric = str(config["sweep"].get("metric", "score"))
-    while True:
-        with file_lock(lock_path):
-            if _remaining(study, max_runs) <= 0:
-                return 0
-            trial = study.ask()
-        try:
-            value = run_trial(study, trial, config, options, space, metric)
-            study.tell(trial, value)
-        except optuna.TrialPruned:
-            study.tell(trial, state=TrialState.PRUNED)
-        except Exception as e:  # a crashed trial fails alone; the sweep goes on
-            trial.set_user_attr("error", f"{type(e).__name__}: {e}"[:500])
-            study.tell(trial, state=TrialState.FAIL)
-            print(f"sweep: trial {trial.number} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-
-
-def enqueue_defaults(study, config, space):
-    """The first trial runs the config's own values (those inside the search space)."""
-    params = {}
-    for name, dist in space.optuna_distributions().items():
-        section, key = name.split("/", 1)
-        value = config.get(section, {}).get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            low, high = getattr(dist, "low", None), getattr(dist, "high", None)
-            if low is not None and low <= value <= high:
-                params[name] = value
-    if params:
-        study.enqueue_trial(params, skip_if_exists=True)
-
-
-def fail_orphans(study, alive_pids):
-    """Trials left RUNNING by a worker that no longer exists become FAILED."""
-    from optuna.trial import TrialState
+    now = time.time() if now is None else now
+    dead = dead or {}
     storage = study._storage
+    failed = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid = t.user_attrs.get("pid")
-        if pid is not None and pid not in alive_pids:
-            storage.set_trial_user_attr(t._trial_id, "error", f"worker {pid} died")
+        who = t.user_attrs.get("worker")
+        stamp = t.user_attrs.get("heartbeat")
+        if stamp is None and t.datetime_start is not None:
+            stamp = t.datetime_start.timestamp()
+        if who in dead:
+            why = dead[who]
+        elif stamp is not None and now - stamp > STALE_S:
+            why = f"worker {who or '?'} lost: no heartbeat for {now - stamp:.0f} s"
+        else:
+            continue
+        try:
+            storage.set_trial_user_attr(t._trial_id, "error", why)
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-            print(f"sweep: worker {pid} died; trial {t.number} marked failed", file=sys.stderr, flush=True)
+        except Exception:  # finished or failed by someone else meanwhile
+            continue
+        failed += 1
+        print(f"sweep: trial {t.number} marked failed: {why}", file=sys.stderr, flush=True)
+    return failed
+
+
+def counts(study):
+    from optuna.trial import TrialState
+    trials = study.get_trials(deepcopy=False)
+    return {s: sum(t.state == s for t in trials) for s in TrialState}
 
 
 def progress(study, out=print):
     from optuna.trial import TrialState
-    trials = study.get_trials(deepcopy=False)
-    count = {s: sum(t.state == s for t in trials) for s in TrialState}
+    count = counts(study)
     line = (f"sweep {study.study_name}: {count[TrialState.COMPLETE]} done, {count[TrialState.RUNNING]} running, "
             f"{count[TrialState.PRUNED]} pruned, {count[TrialState.FAIL]} failed")
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    if done:
+    if count[TrialState.COMPLETE]:
         best = study.best_trial
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
         line += f" | best {best.value:.4g} (trial {best.number}): {params}"
@@ -210,28 +134,47 @@ def progress(study, out=print):
     return count
 
 
+def failure_summary(study):
+    """'N x error' for the commonest errors of the failed trials."""
+    from collections import Counter
+
+    from optuna.trial import TrialState
+    errors = Counter(t.user_attrs.get("error", "no error recorded")
+                     for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+    return "; ".join(f"{n} x {e}" for e, n in errors.most_common(3))
+
+
 def pareto(study):
     """(cost, score, trial number) of the completed trials on the cost/score Pareto front."""
+    import protein
     from optuna.trial import TrialState
-    sign = 1 if study.direction.name == "MAXIMIZE" else -1
-    points = sorted((t.user_attrs.get("cost", math.inf), t.value, t.number)
-                    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    front, best = [], -math.inf
-    for cost, score, number in points:
-        if sign * score > best:
-            front.append((cost, score, number))
-            best = sign * score
-    return front
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.user_attrs.get("cost") is not None]
+    sign = 1.0 if study.direction.name == "MAXIMIZE" else -1.0
+    front = protein.pareto_front([t.user_attrs["cost"] for t in done], [sign * t.value for t in done])
+    return [(done[i].user_attrs["cost"], done[i].value, done[i].number) for i in front]
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def sweep(config, options):
     import optuna
+    from optuna.trial import TrialState
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Everything is checked before anything is written or started.
     goal = direction(config)
-    space, _, _ = make_sampler(config)  # a bad search space fails here, before any process starts
+    space, pinned = search_space(config)
     url = storage_url(config, options)
-    name = study_name(config, options)
-    study = optuna.create_study(study_name=name, storage=open_storage(url), direction=goal, load_if_exists=True)
+    storage = None
+    if config["sweep"].get("storage"):  # checked and connected to first; the default's folder is made below
+        storage = open_storage(url)
+    config = copy.deepcopy(config)
+    for name, value in pinned.items():
+        section, key = name.split("/", 1)
+        config[section][key] = value
+        print(f"sweep: {name} = {value} (the only value that makes a valid config)", flush=True)
     max_runs = int(config["sweep"]["max_runs"])
     workers = max(1, int(config["sweep"].get("gpus", 1)))
     gpus = _gpu_count()
@@ -239,28 +182,41 @@ def sweep(config, options):
     if gpus:
         workers = max(1, min(workers, gpus) // per_trial)
     else:  # CPU workers share the cores
-        config = copy.deepcopy(config)
         config["vec"]["num_threads"] = max(1, int(config["vec"]["num_threads"]) // workers)
-    print(f"sweep: study '{name}' in {url} ({len(study.trials)} trials so far), {workers} workers, "
-          f"max_runs {max_runs}. Watch it: optuna-dashboard {url}", flush=True)
-    fail_orphans(study, alive_pids=set())  # left over from a killed earlier run
+
+    folder = study_folder(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = study_name(config, options)
+    study = optuna.create_study(study_name=name, storage=storage or open_storage(url), direction=goal,
+                                load_if_exists=True)
+    print(f"sweep: study '{name}' in {redact(url)} ({len(study.trials)} trials so far), {workers} workers, "
+          f"max_runs {max_runs}. Watch it: optuna-dashboard {redact(url)}", flush=True)
+    fail_lost_trials(study)  # left by a killed earlier run; live trials of another supervisor stay
     if not study.trials:
-        enqueue_defaults(study, config, space)
-    # Same name for every supervisor of this study on this machine (hash() is salted per process).
-    lock = Path(tempfile.gettempdir()) / f"puffer_sweep_{hashlib.sha1(url.encode()).hexdigest()[:12]}.lock"
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump({"config": config, "options": options, "url": url, "name": name, "max_runs": max_runs,
-                   "lock": str(lock)}, f, default=str)
-        job = f.name
-    procs = {}
+        params, outside = default_params(config, space)
+        if params:
+            study.enqueue_trial(params, skip_if_exists=True)
+        if outside:
+            print(f"sweep: trial 0 runs the config's values except {', '.join(outside)} (outside the "
+                  f"sweep's range: Protein picks them)", flush=True)
+    job = {"config": config, "options": options, "url": url, "name": name, "max_runs": max_runs,
+           "lock": str(folder / f"{name}.lock"), "parent_pid": os.getpid()}
+    procs, started, launches = {}, {}, [0]
 
     def launch(slot):
         env = dict(os.environ)
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(slot * per_trial + i) for i in range(per_trial))
-        p = subprocess.Popen([sys.executable, "-m", "pufferlib.sweep_runner", "worker", job], env=env)
-        procs[slot] = p
+        launches[0] += 1
+        seed = sampler_seed(config, slot, launches[0])
+        p = subprocess.Popen([sys.executable, "-m", "pufferlib.sweep_worker"], env=env, stdin=subprocess.PIPE,
+                             text=True)
+        p.stdin.write(json.dumps({**job, "sampler_seed": seed}, default=str))
+        p.stdin.close()
+        procs[slot], started[slot] = p, time.time()
 
+    old_term = signal.signal(signal.SIGTERM, _interrupt)
+    quick_deaths, reason = 0, None
     try:
         for slot in range(workers):
             launch(slot)
@@ -272,34 +228,60 @@ def sweep(config, options):
                 if code is None:
                     continue
                 del procs[slot]
-                fail_orphans(study, {q.pid for q in procs.values()})
-                if code != 0 and _remaining(study, max_runs) > 0:
+                fail_lost_trials(study, {f"{socket.gethostname()}:{p.pid}": f"worker {p.pid} died (exit code {code})"})
+                quick_deaths = quick_deaths + 1 if code != 0 and time.time() - started[slot] < QUICK_DEATH_S else 0
+                if quick_deaths >= 3:
+                    reason = f"workers keep dying at start (exit code {code}); see their output above"
+                elif code != 0 and remaining(study, max_runs) > 0:
                     print(f"sweep: worker {p.pid} exited with {code}; starting another", file=sys.stderr, flush=True)
                     launch(slot)
+            count = counts(study)
+            if reason is None and count[TrialState.FAIL] >= GIVE_UP_FAILURES and not (
+                    count[TrialState.COMPLETE] or count[TrialState.PRUNED]):
+                reason = f"the first {count[TrialState.FAIL]} trials all failed"
+            if reason is not None:
+                _stop_workers(procs)
+                fail_lost_trials(study, {f"{socket.gethostname()}:{p.pid}": "stopped: the sweep gave up"
+                                         for p in procs.values()})
+                procs.clear()
             if time.time() - last > 5 or not procs:
+                fail_lost_trials(study)
                 progress(study)
                 last = time.time()
     except KeyboardInterrupt:
-        for p in procs.values():
-            p.send_signal(signal.SIGINT)
-        for p in procs.values():
-            p.wait()
-        fail_orphans(study, set())
-        raise
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _stop_workers(procs)
+        fail_lost_trials(study, {f"{socket.gethostname()}:{p.pid}": "stopped: the sweep was interrupted"
+                                 for p in procs.values()})
+        print("sweep: interrupted; its running trials are marked failed. The same command resumes the study.",
+              file=sys.stderr, flush=True)
+        return 130
     finally:
-        os.unlink(job)
+        signal.signal(signal.SIGTERM, old_term)
     front = pareto(study)
     if front:
         print("pareto front (cost s, score, trial): " + "; ".join(f"{c:.1f}, {s:.4g}, #{n}" for c, s, n in front))
+    count = counts(study)
+    if reason is None and count[TrialState.FAIL] and not (count[TrialState.COMPLETE] or count[TrialState.PRUNED]):
+        reason = f"all {count[TrialState.FAIL]} trials failed"
+    if reason is not None:
+        print(f"sweep: error: {reason}. Errors: {failure_summary(study) or 'none recorded'}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 
-def _remaining(study, max_runs):
-    """Trials still to start: max_runs minus those finished or running."""
-    from optuna.trial import TrialState
-    started = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
-                                                       TrialState.FAIL, TrialState.RUNNING))
-    return max_runs - len(started)
+def _stop_workers(procs, timeout=30.0):
+    """SIGINT each worker (it fails its trial and exits), SIGKILL those still there after timeout."""
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    deadline = time.time() + timeout
+    for p in procs.values():
+        try:
+            p.wait(timeout=max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def _gpu_count():
@@ -307,9 +289,3 @@ def _gpu_count():
         return len(os.listdir("/proc/driver/nvidia/gpus"))
     except OSError:
         return 0
-
-
-if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "worker":
-    with open(sys.argv[2]) as f:
-        job = json.load(f)
-    sys.exit(worker(job["config"], job["options"], job["url"], job["name"], job["max_runs"], job["lock"]))

@@ -109,12 +109,6 @@ def pick_device(config, backend):
     return wanted
 
 
-def env_device(wanted, gpu_id):
-    """Where this rank's envs step: 'cpu', or 'cuda' on this rank's GPU (or the 'cuda:N' asked for)."""
-    wanted = str(wanted)
-    return f"cuda:{gpu_id}" if wanted == "cuda" else wanted
-
-
 def distributed_rank():
     """(rank, world_size) under torchrun, else (0, 1). Initialises torch.distributed."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -202,10 +196,12 @@ def train(config, options, on_epoch=None, verbose=True):
               f"run folder {run.path}", flush=True)
 
     vec_cfg = config["vec"]
-    vec = make(config["env_name"], total_agents=vec_cfg["total_agents"], num_buffers=vec_cfg["num_buffers"],
-               num_threads=vec_cfg["num_threads"], seed=int(config["seed"]) + rank,
-               device=env_device(vec_cfg.get("device", "cpu"), config["gpu_id"]),
-               **config["env"])
+    from .envs import env_buffers, env_device
+    where = env_device(vec_cfg.get("device", "auto"), config["env_name"], device if backend == "native" else "cpu",
+                       config["gpu_id"])
+    vec = make(config["env_name"], total_agents=vec_cfg["total_agents"],
+               num_buffers=env_buffers(where, vec_cfg["num_buffers"]), num_threads=vec_cfg["num_threads"],
+               seed=int(config["seed"]) + rank, device=where, **config["env"])
     trainer = Backend(config, vec, device)
     if options.get("load_model_path"):
         path = checkpoint.resolve(options["load_model_path"], config["data_dir"], config["env_name"])

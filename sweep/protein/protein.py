@@ -22,7 +22,7 @@ suggest():
      {0.16, 0.32, 0.48, 0.64, 0.8, 1.0} in shuffled order. Candidates predicted to cost more than
      max_suggestion_cost are excluded. The best rated candidate is suggested.
 
-Differences from the reference, each for a reason shown in sweep/README.md and bench.py:
+Differences from the reference, each for a reason shown in sweep/README.md and scripts/bench_protein.py:
   - dearer copies of the top points (cost_expansion) and cost targets up to 1.5 instead of 1.1
     (cost_target_scale): the reference grows the dearest run by about sqrt(2) per suggestion that
     aims at the top, so it needs many runs to reach the costs where the best scores are;

@@ -1,30 +1,29 @@
 """Protein inside optuna: a sampler, a pruner, and the convention for reporting learning curves.
 
-    space = protein.SearchSpace(sweep_spec)             # or pass the spec dict directly
-    sampler = protein.ProteinSampler(space, seed=1)
+    sampler = protein.ProteinSampler(seed=1)            # any study; or ProteinSampler(sweep_spec, seed=1)
     study = optuna.create_study(direction='maximize', sampler=sampler,
                                 pruner=protein.ProteinPruner(sampler), storage='sqlite:///s.db')
 
     def objective(trial):
-        params = space.suggest(trial)                   # nested dict, every parameter suggested
-        for step, cost, score in training(params):      # step = the cost parameter's value so far
+        lr = trial.suggest_float('lr', 1e-5, 1e-1, log=True)   # or sampler.space.suggest(trial)
+        for step, cost, score in training(lr):           # step = the cost parameter's value so far
             protein.report(trial, score, cost, step)    # curve point: trial.report + user attrs
             if trial.should_prune():
                 raise optuna.TrialPruned()
-        return score                                    # final score; cost is the last reported
+        return score
 
 Where each observation's cost comes from (cost_attr, default 'cost', is a trial user attribute):
   - report() stores every point as [step, cost, score] in the user attribute curve_attr ('curve');
     those are used as they are.
-  - Without report(), the points are trial.intermediate_values {step: score}. Their cost is the step
-    itself, or, if the trial set cost_attr, the step scaled so the last one costs cost_attr.
+  - Without report(), the points are trial.intermediate_values {step: score}, costing their share
+    (in proportion to step) of the trial's cost_attr if set, else of its wall-clock duration.
   - A COMPLETE trial adds its final value, at cost cost_attr if set, else the cost of the last
-    reported point, else the cost parameter's value.
+    reported point, else the trial's duration.
   - For a curve point the cost parameter (e.g. 'train/total_timesteps') is set to the point's step,
     as if a run had been planned to end there. The curve is thinned to `downsample` points.
   - FAIL trials (and PRUNED ones that reported nothing) are failures: regions Protein avoids.
-Each worker process has its own sampler; they share nothing but the storage, from which each reads
-the finished trials it has not seen yet before every suggestion.
+Each worker process has its own sampler (and its own seed); they share nothing but the storage,
+from which each reads the finished trials it has not seen yet before every suggestion.
 """
 import math
 import threading
@@ -33,6 +32,7 @@ import warnings
 import numpy as np
 from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler, RandomSampler
+from optuna.search_space import IntersectionSearchSpace
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
@@ -56,6 +56,16 @@ def report(trial, score, cost, step=None, curve_attr="curve"):
     trial.report(float(score), int(step))
 
 
+MIN_DURATION = 1e-3  # seconds: a trial's wall-clock cost is never taken as less
+
+
+def trial_duration(trial):
+    """Wall-clock seconds from a trial's start to its end (None while it has no end)."""
+    if trial.datetime_start is None or trial.datetime_complete is None:
+        return None
+    return max((trial.datetime_complete - trial.datetime_start).total_seconds(), MIN_DURATION)
+
+
 def trial_curve(trial, cost_param=None, cost_attr="cost", curve_attr="curve"):
     """The (step, cost, score) points a trial reported, oldest first."""
     attrs = trial.user_attrs
@@ -72,13 +82,18 @@ def trial_curve(trial, cost_param=None, cost_attr="cost", curve_attr="curve"):
     values = sorted(trial.intermediate_values.items())
     if not values:
         return points
+    # Plain trial.report(score, step): a point's cost is its share of the trial's measured cost
+    # (the cost attribute, else its duration), taking cost proportional to step.
     scale = 1.0
-    if attrs.get(cost_attr) is not None:
+    total = attrs.get(cost_attr)
+    if total is None:
+        total = trial_duration(trial)
+    if total is not None:
         ref = values[-1][0]
         if trial.state == TrialState.COMPLETE and cost_param in trial.params:
             ref = trial.params[cost_param]
         if ref > 0:
-            scale = float(attrs[cost_attr]) / float(ref)
+            scale = float(total) / float(ref)
     return [(step, step * scale, float(v)) for step, v in values]
 
 
@@ -90,23 +105,27 @@ def _thin(points, n):
 
 
 def trial_observations(trial, cost_param=None, cost_attr="cost", curve_attr="curve", downsample=5):
-    """What a finished trial teaches: a list of (params, score, cost, is_failure)."""
+    """What a finished trial teaches: a list of (params, score, cost, is_failure).
+
+    A COMPLETE trial's cost: the user attribute cost_attr if set, else the cost of its last
+    protein.report() point, else its wall-clock duration."""
     params = dict(trial.params)
     attrs = trial.user_attrs
     points = trial_curve(trial, cost_param, cost_attr, curve_attr)
-    # A failure's cost only feeds the cost model; without a measured one it is left out (NaN),
-    # since the cost parameter's value may be in other units (steps, not seconds).
-    fallback_cost = attrs.get(cost_attr, points[-1][1] if points else math.nan)
     if trial.state == TrialState.FAIL:
-        return [(params, math.nan, fallback_cost, True)]
+        # A failure's cost only feeds the cost model; a crash's duration says little about what the
+        # run would have cost, so without a measured cost it is left out (NaN).
+        return [(params, math.nan, attrs.get(cost_attr, points[-1][1] if points else math.nan), True)]
     if trial.state == TrialState.COMPLETE:
         final_step = params.get(cost_param) if cost_param else (points[-1][0] if points else None)
         final_cost = attrs.get(cost_attr)
+        if final_cost is None and attrs.get(curve_attr):
+            final_cost = points[-1][1]
         if final_cost is None:
-            final_cost = points[-1][1] if attrs.get(curve_attr) else params.get(cost_param)
+            final_cost = trial_duration(trial)
         if final_cost is None:
             raise ValueError(f"trial {trial.number} has no cost: report its curve with protein.report, "
-                             f"set the user attribute '{cost_attr}', or give the sampler a cost_param")
+                             f"set the user attribute '{cost_attr}', or give it a start and end time")
         if points and final_step is not None and points[-1][0] is not None \
                 and points[-1][0] >= final_step * (1 - 1e-3):
             points = points[:-1]
@@ -116,7 +135,7 @@ def trial_observations(trial, cost_param=None, cost_attr="cost", curve_attr="cur
         points = points + [(final_step, final_cost, value)]
     elif trial.state == TrialState.PRUNED:
         if not points:
-            return [(params, math.nan, fallback_cost, True)]
+            return [(params, math.nan, attrs.get(cost_attr, math.nan), True)]
         points = _thin(points, downsample)
     else:
         return []
@@ -125,36 +144,60 @@ def trial_observations(trial, cost_param=None, cost_attr="cost", curve_attr="cur
         if cost is not None and cost <= 0:
             continue  # a point at the very start of a run: nothing spent, nothing to model in log-cost
         p = dict(params)
-        if cost_param is not None and step is not None:
+        if cost_param is not None and step is not None and cost_param in p:
             p[cost_param] = step
         fail = not (math.isfinite(score) and math.isfinite(cost))
         out.append((p, score, cost, fail))
     return out
 
 
+def _check_single_objective(study):
+    if len(study.directions) != 1:
+        raise ValueError(f"ProteinSampler supports single-objective studies only; this study has "
+                         f"{len(study.directions)} objectives")
+
+
 class ProteinSampler(BaseSampler):
     """An optuna sampler that suggests with Protein (single objective).
 
-    search_space: the [sweep] dict or a SearchSpace. The objective should suggest every parameter
-        (SearchSpace.suggest(trial) does); parameters outside it are sampled by independent_sampler.
-    cost_param: the parameter that sets a run's cost (default: the one with scale = time).
-    cost_attr, curve_attr, downsample: how trials report cost and curves (module docstring).
-    seed: give every worker of a study the same seed: suggestions then differ by trial number.
+    It follows optuna's sampler contract, like optuna's own model-based samplers: the parameters it
+    models jointly (the relative search space) are those every finished trial of the study asked for
+    with the same distribution (optuna's IntersectionSearchSpace, single-value ones left out); it
+    returns exactly the parameters optuna asks for, each a value of its distribution (float, int,
+    log, stepped, categorical); anything else (a first trial, conditional parameters, ranges that
+    change between trials) goes to independent_sampler (RandomSampler(seed) by default).
+
+    search_space: optional, the [sweep] dict or a SearchSpace. Its parameters are the relative space
+        until a trial has finished (so the first trials are Protein's cheap Sobol start), and lend
+        their transforms (e.g. logit_normal) and scales to parameters of the same name later.
+    cost_param: the parameter that sets a run's cost (default: the search_space's scale = time one).
+    cost_attr, curve_attr, downsample: how trials report cost and curves (module docstring); a trial
+        that reports no cost costs its wall-clock duration.
+    seed: the same seed and the same trial history give the same suggestions. Parallel workers of
+        one study should each get their own seed.
     Other keywords go to Protein (max_suggestion_cost, metric_distribution, prune_pareto, ...).
     """
 
-    def __init__(self, search_space, *, cost_param=None, cost_attr="cost", curve_attr="curve",
+    def __init__(self, search_space=None, *, cost_param=None, cost_attr="cost", curve_attr="curve",
                  downsample=5, seed=None, independent_sampler=None, **protein_kwargs):
         only = protein_kwargs.pop("sweep_only", None)
-        self.space = SearchSpace(search_space, cost_param=cost_param, only=only)
-        self.cost_param = self.space.cost_param
+        self.space = None
+        if isinstance(search_space, SearchSpace) and not only and cost_param in (None, search_space.cost_param):
+            self.space = search_space
+        elif search_space is not None:
+            self.space = SearchSpace(search_space, cost_param=cost_param, only=only)
+        if self.space is not None:
+            cost_param = self.space.cost_param
+        self.cost_param = cost_param
         self.cost_attr = cost_attr
         self.curve_attr = curve_attr
         self.downsample = downsample
         self._seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
         self._independent = independent_sampler or RandomSampler(seed=self._seed)
+        self._intersection = IntersectionSearchSpace(include_pruned=True)
         self._protein_kwargs = protein_kwargs
         self._protein = None
+        self._protein_key = None
         self._seen = set()
         self._lock = threading.RLock()  # optuna's n_jobs > 1 runs trials in threads
         self.last_info = None
@@ -163,48 +206,74 @@ class ProteinSampler(BaseSampler):
     def from_config(cls, sweep, **overrides):
         """Build from the [sweep] section: its parameters and the settings Protein uses
         (max_suggestion_cost, metric_distribution, prune_pareto, early_stop_quantile, sweep_only,
-        downsample). The study's direction, not the 'goal' setting, decides max or min."""
+        downsample). The study's direction, not the 'goal' setting, decides max or min.
+        search_space= a SearchSpace to use instead of the section's parameters (sweep_only ignored)."""
         kwargs = {}
         for key in ("max_suggestion_cost", "metric_distribution", "prune_pareto", "early_stop_quantile",
                     "sweep_only", "downsample"):
             if sweep.get(key) is not None:
                 kwargs[key] = sweep[key]
         kwargs.update(overrides)
-        return cls(sweep, **kwargs)
+        space = kwargs.pop("search_space", None)
+        if space is not None:  # already narrowed (sweep_only and any constraints applied)
+            kwargs.pop("sweep_only", None)
+        return cls(sweep if space is None else space, **kwargs)
 
     @property
     def protein(self):
-        """The Protein instance (created at the first trial, when the study's direction is known)."""
+        """The Protein instance of the current relative search space (None before the first one)."""
         return self._protein
 
     def reseed_rng(self):
-        self._seed = int(np.random.SeedSequence().entropy % 2**31)
-        self._independent.reseed_rng()
+        with self._lock:
+            self._seed = int(np.random.SeedSequence().entropy % 2**31)
+            self._independent.reseed_rng()
+            self._protein, self._protein_key = None, None
 
-    def _ensure(self, study):
-        if self._protein is None:
-            if len(study.directions) != 1:
-                raise ValueError("ProteinSampler supports single-objective studies only")
+    def infer_relative_search_space(self, study, trial):
+        _check_single_objective(study)
+        with self._lock:
+            found = self._intersection.calculate(study)
+        found = {name: d for name, d in found.items() if not d.single()}
+        if self.space is None:
+            return found
+        if not found:  # no finished trial yet: the given space
+            return self.space.optuna_distributions()
+        ordered = {name: found[name] for name in self.space.names if name in found}
+        ordered.update((name, d) for name, d in found.items() if name not in ordered)
+        return ordered
+
+    def _protein_for(self, study, search_space):
+        """The Protein of this search space, created (and fed the whole history) when it changes."""
+        key = tuple((name, repr(d)) for name, d in search_space.items())
+        if key != self._protein_key:
             goal = "maximize" if study.direction == StudyDirection.MAXIMIZE else "minimize"
-            self._protein = Protein(self.space, goal=goal, seed=self._seed, **self._protein_kwargs)
+            space = SearchSpace.from_distributions(search_space, cost_param=self.cost_param, hints=self.space)
+            self._protein = Protein(space, goal=goal, seed=self._seed, **self._protein_kwargs)
+            self._protein_key = key
+            self._distributions = dict(search_space)
+            self._seen = set()
         return self._protein
 
-    def sync(self, study):
+    def sync(self, study, search_space=None):
         """Observe every finished trial of the study that this sampler has not seen yet."""
         with self._lock:
-            return self._sync(study)
+            if search_space is None:
+                search_space = self._distributions if self._protein is not None else \
+                    self.infer_relative_search_space(study, None)
+            return self._sync(study, search_space)
 
-    def _sync(self, study):
-        protein = self._ensure(study)
+    def _sync(self, study, search_space):
+        protein = self._protein_for(study, search_space)
         new = [t for t in study.get_trials(deepcopy=False, states=FINISHED) if t.number not in self._seen]
         new.sort(key=lambda t: (t.datetime_complete is None, t.datetime_complete or 0, t.number))
         for t in new:
             self._seen.add(t.number)
-            if any(name not in t.params for name in self.space.names):
-                continue
+            if any(t.distributions.get(name) != d for name, d in search_space.items()):
+                continue  # asked for other parameters or ranges: not a point of this space
             try:
-                observations = trial_observations(t, self.cost_param, self.cost_attr, self.curve_attr,
-                                                  self.downsample)
+                observations = trial_observations(t, protein.space.cost_param, self.cost_attr,
+                                                  self.curve_attr, self.downsample)
             except ValueError as e:
                 warnings.warn(f"ProteinSampler skips trial {t.number}: {e}")
                 continue
@@ -212,24 +281,23 @@ class ProteinSampler(BaseSampler):
                 protein.observe(params, score, cost, is_failure=fail)
         return protein
 
-    def infer_relative_search_space(self, study, trial):
-        return self.space.optuna_distributions()
-
     def sample_relative(self, study, trial, search_space):
         if not search_space:
             return {}
+        _check_single_objective(study)
         rng = np.random.default_rng([self._seed, trial.number])
         with self._lock:
-            protein = self._sync(study)
+            protein = self._sync(study, search_space)
             try:
                 flat, info = protein.suggest(index=trial.number, rng=rng)
             except (np.linalg.LinAlgError, ValueError, FloatingPointError) as e:
                 warnings.warn(f"Protein could not suggest for trial {trial.number} ({e}); sampling at random")
                 return {}
             self.last_info = info
-        return {name: flat[name] for name in search_space if name in flat}
+        return {name: flat[name] for name in search_space}
 
     def sample_independent(self, study, trial, param_name, param_distribution):
+        _check_single_objective(study)
         return self._independent.sample_independent(study, trial, param_name, param_distribution)
 
 
@@ -295,7 +363,7 @@ class ProteinPruner(BasePruner):
         cost = points[-1][1]
         if self.sampler is not None:
             with self.sampler._lock:
-                return self.sampler._sync(study).should_stop(cost, scores)
+                return self.sampler.sync(study).should_stop(cost, scores)
         with self._lock:
             self._sync(study)
             sign = self._sign(study)

@@ -1,9 +1,9 @@
 """Protein vs optuna's TPE vs random search on synthetic cost-aware problems, and suggest() timings.
 
-    PYTHONPATH=sweep python sweep/bench.py                 # 3 problems x 5 seeds x 100 trials (~5 min)
-    PYTHONPATH=sweep python sweep/bench.py --methods protein protein-ref tpe   # with the reference's search
-    PYTHONPATH=sweep python sweep/bench.py --full          # 3 shapes x {2, 5, 10} params, same budget
-    PYTHONPATH=sweep python sweep/bench.py --timing-only
+    python scripts/bench_protein.py                 # 3 problems x 5 seeds x 100 trials (~5 min)
+    python scripts/bench_protein.py --methods protein protein-ref tpe   # with the reference's search
+    python scripts/bench_protein.py --full          # 3 shapes x {2, 5, 10} params, same budget
+    python scripts/bench_protein.py --timing-only
 
 A problem: a cost parameter `steps` (log_normal, 1e3..3e4) and d other parameters, one of them a
 power-of-two `width` that also makes runs dearer. A run's score after s steps is
@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sweep"))  # uninstalled tree
 
 import optuna  # noqa: E402
 
