@@ -225,7 +225,7 @@ def test_headless_frame_shows_maze_agent_and_goal(tmp_path):
 # A small CPU config on 7x7 mazes, where random play reaches the goal in ~19% of episodes (98-step
 # limit): after 300k steps the policy reaches it in over 90% (0.99 seen). The first epochs log only
 # the quick successes (a time-out takes 98 steps), so the whole budget runs and the last 3 epochs
-# count. Measured on the 2-core dev machine shared 8 ways (load 16-20): 101 s and 294 s.
+# count. Measured on the 2-core dev machine shared with other sessions: 52 s (load 12), 101-294 s (load 16-20).
 MAZE_SMALL = {'vec': {'total_agents': 256, 'num_buffers': 1, 'num_threads': 1},
               'env': {'map_size': 7},
               'policy': {'hidden_size': 32, 'num_layers': 1},

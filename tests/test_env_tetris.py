@@ -251,7 +251,7 @@ def test_headless_frame_shows_board_and_pieces(tmp_path):
 # A small CPU config: within 150k steps the policy's return (line clears, 0.01 per rotation,
 # 0.02 per hard-dropped row) clearly beats random play's (~1.54): it learns to keep the piece
 # turning while it falls and to drop it (2.57 seen). The whole budget runs; the last 3 epochs count.
-# Measured on the 2-core dev machine shared 8 ways (load 16-20): 185 s.
+# Measured on the 2-core dev machine shared with other sessions: 49 s (load 12), 185 s (load 18).
 TETRIS_SMALL = {'vec': {'total_agents': 256, 'num_buffers': 1, 'num_threads': 1},
                 'policy': {'hidden_size': 32, 'num_layers': 1},
                 'train': {'horizon': 32, 'minibatch_size': 4096, 'learning_rate': 0.03, 'ent_coef': 0.01,
