@@ -5,7 +5,7 @@ import pytest
 from pufferlib.adapters import GymnasiumEnv, PettingZooEnv
 
 
-@pytest.mark.parametrize("name", ["squared", "squared_continuous", "cartpole", "breakout", "pong"])
+@pytest.mark.parametrize("name", ["squared", "squared_continuous", "cartpole", "breakout", "pong", "tetris", "maze"])
 def test_gymnasium_check_env(name):
     from gymnasium.utils.env_checker import check_env
     env = GymnasiumEnv(name)

@@ -118,7 +118,7 @@ def test_shift_hands_control_to_the_keyboard(browser, breakout_page):
     assert held == [True, "policy"] and released is False, (held, released)
 
 
-@pytest.mark.parametrize("env_name", ["pong", "squared"])
+@pytest.mark.parametrize("env_name", ["pong", "squared", "tetris", "maze"])
 def test_demo_pages_run_and_draw(browser, tmp_path, env_name):
     folder = web.build_page(env_name, tmp_path / env_name, out=lambda *_: None)
     open_page(browser, folder)
